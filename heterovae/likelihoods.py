@@ -354,7 +354,8 @@ class Bernoulli(_Discrete):
         return torch.stack([F.logsigmoid(-logit), F.logsigmoid(logit)], dim=-1)
 
     def log_prob(self, raw, x):
-        return -F.binary_cross_entropy_with_logits(raw[..., 0], x, reduction="none")
+        logit = raw[..., 0]
+        return x * F.logsigmoid(logit) + (1.0 - x) * F.logsigmoid(-logit)
 
 
 class Categorical(_Discrete):

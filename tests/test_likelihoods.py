@@ -162,3 +162,11 @@ def test_gradients_are_finite_at_extreme_raw_outputs():
 def test_unknown_kind_lists_valid_ones():
     with pytest.raises(ValueError, match="valid kinds are real, pos"):
         make_likelihood("gamma", 1)
+
+
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_log_prob_broadcasts_over_leading_sample_dimensions(kind):
+    lik, raw, x, _ = _setup(kind)
+    stacked = lik.log_prob(raw.expand(4, *raw.shape), x)
+    assert stacked.shape == (4, N, n)
+    torch.testing.assert_close(stacked[2], lik.log_prob(raw, x))
