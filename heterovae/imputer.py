@@ -12,7 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from . import moo as moo_methods
 from .detection import LikelihoodDetector
@@ -42,6 +42,13 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def _check_2d(X):
+    ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X, dtype=object).ndim
+    if ndim != 2:
+        raise ValueError(f"Expected a 2D table, got {ndim}D input instead. Reshape your data either using "
+                         "X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it is a single sample.")
 
 
 class _FractionSplit:
@@ -232,7 +239,14 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         )
 
     def _tensors(self, X, *, fitting=False):
-        values = self._codec.encode(X, fitting=fitting)
+        if fitting:
+            values = self._values_at_fit
+            del self._values_at_fit
+        else:
+            _check_2d(X)
+            _check_feature_names(self, X, reset=False)
+            _check_n_features(self, X, reset=False)
+            values = self._codec.encode(X)
         observed = ~np.isnan(values)
         device = self._device
         x = torch.as_tensor(np.nan_to_num(values), dtype=torch.float32, device=device)
@@ -253,16 +267,17 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         -------
         self
         """
+        _check_2d(X)
         self._check_n_rows(X)
         moo_methods.validate_spec(self.moo)
         detector = LikelihoodDetector(likelihoods=self.likelihoods).fit(X)
         self.specs_ = detector.specs_
-        self.n_features_in_ = detector.n_features_in_
-        if hasattr(detector, "feature_names_in_"):
-            self.feature_names_in_ = detector.feature_names_in_
+        _check_feature_names(self, X, reset=True)
+        _check_n_features(self, X, reset=True)
         self._codec = TableCodec(self.specs_).fit(X)
         self._device = resolve_device(self.device)
         values = self._codec.encode(X, fitting=True)
+        self._values_at_fit = values
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._seed = seed
@@ -270,7 +285,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(seed)
             module = build_model(self.model, **self._module_kwargs()).fit_scaling(values)
-            x, observed = self._tensors(X)
+            x, observed = self._tensors(X, fitting=True)
             batches = torch.Generator().manual_seed(seed + 1)
             train_split = None if self.validation_fraction == 0 else _FractionSplit(self.validation_fraction, seed + 2)
             self.net_ = VAENet(
@@ -338,12 +353,13 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         x, observed = self._tensors(X)
+        missing = ~observed.cpu().numpy()
         with torch_threads(self.n_threads):
             if self.impute_with == "sample":
                 codes = self._predict_codes(x, observed, None, generator=self._generator(), n_draws=1)[0]
             else:
                 codes = self._predict_codes(x, observed, self.impute_with)
-        return self._codec.decode(X, codes)
+        return self._codec.decode(X, codes, missing)
 
     def sample(self, X, n_draws=5, random_state=None):
         """Draw ``n_draws`` plausible completions of ``X`` (multiple imputation).
@@ -364,7 +380,8 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
             generator = torch.Generator(device=x.device).manual_seed(int(random_state))
         with torch_threads(self.n_threads):
             draws = self._predict_codes(x, observed, None, generator=generator, n_draws=int(n_draws))
-        return [self._codec.decode(X, d) for d in draws]
+        missing = ~observed.cpu().numpy()
+        return [self._codec.decode(X, d, missing) for d in draws]
 
     def score(self, X, y=None):
         """Average log-likelihood of the observed cells per row (higher is better).

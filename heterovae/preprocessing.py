@@ -126,10 +126,11 @@ class TableCodec:
         return numeric
 
     # ---------------------------------------------------------------- decode
-    def decode(self, X, completed: np.ndarray):
-        """Fill the missing cells of ``X`` from ``completed`` ([N, D] codes).
+    def decode(self, X, completed: np.ndarray, missing: np.ndarray):
+        """Fill the ``missing`` cells of ``X`` from ``completed`` ([N, D] codes).
 
-        Observed cells are returned unchanged; the result has the caller's
+        ``missing`` is what :meth:`encode` saw as missing (NaN), which
+        includes unseen categories. Other cells are returned unchanged; the result has the caller's
         container, column names, category labels and, where the column had
         an integer or boolean dtype at fit, that dtype.
         """
@@ -137,15 +138,14 @@ class TableCodec:
         result = frame.copy()
         for j, spec in enumerate(self.specs):
             col = frame.iloc[:, j]
-            missing = _is_missing(col)
-            if not missing.any():
+            if not missing[:, j].any():
                 continue
-            values = completed[missing, j]
+            values = completed[missing[:, j], j]
             if spec.kind in DISCRETE_KINDS:
                 filled = np.asarray(spec.categories, dtype=object)[values.astype(int)]
             else:
                 filled = values
-            result.iloc[:, j] = self._fill(col, missing, filled, self.dtypes_[j], spec)
+            result.isetitem(j, self._fill(col, missing[:, j], filled, self.dtypes_[j], spec))
         if self.is_frame_ and isinstance(X, pd.DataFrame):
             return result
         return self._to_array(X, result)
