@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Optional
@@ -17,7 +19,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 from . import moo as moo_methods
 from .detection import LikelihoodDetector
 from .preprocessing import TableCodec
-from .training import ColumnLossHistory, TensorBatches, VAENet, _TensorDataset
+from .training import ColumnLossHistory, EpochSchedule, TensorBatches, VAENet, _TensorDataset
 from .vae import MODELS, build_model
 
 __all__ = ["HeterogeneousVAEImputer"]
@@ -89,8 +91,13 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : {"vae"}, default="vae"
-        The model variant (see :data:`heterovae.vae.MODELS`).
+    model : {"vae", "iwae", "dreg", "hivae"}, default="vae"
+        The model variant (see :data:`heterovae.vae.MODELS` and
+        docs/models.rst): ``"vae"`` the heterogeneous VAE (ELBO);
+        ``"iwae"`` the importance-weighted bound with importance-sampled
+        imputation; ``"dreg"`` the same bound trained with doubly
+        reparameterised gradients; ``"hivae"`` HI-VAE (Nazabal et al.),
+        with a mixture latent and per-column decoders.
     moo : None, str or tuple of two str, default=None
         Multi-objective method(s) applied to the per-column gradients at the
         last shared feature: a magnitude method (``"gradnorm"``,
@@ -110,17 +117,26 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         (by name or position), a list with one kind per column, or the path
         of a HI-VAE ``data_types.csv``.
     latent_dim : int or None, default=None
-        Size of z; ``None`` uses half the number of columns (at least 2).
-    hidden_dim : int, default=50
-        Width of the hidden layers of encoder and decoder.
+        Size of z; ``None`` is the model's default: half the number of
+        columns (at least 2) for vae/iwae/dreg, 10 for hivae.
+    hidden_dim : int or None, default=None
+        Width of the hidden layers of encoder and decoder; for hivae the
+        width of ``y`` (split evenly between the columns). ``None`` is the
+        model's default: 50, or ``5 * n_features`` for hivae.
     n_layers : int, default=3
-        Hidden layers in the encoder and in the decoder.
+        Hidden layers in the encoder and in the decoder (hivae's networks
+        are single linear maps, as in the paper; it ignores this).
+    n_importance_samples : int, default=20
+        Latent samples per row in the importance-weighted bound of
+        ``"iwae"`` and ``"dreg"`` (ignored by the other models).
     cell_dropout : float, default=0.1
         Probability of hiding an observed cell from the encoder during
         training (it is still reconstructed).
     max_epochs : int, default=100
         Passes over the training rows.
-    batch_size : int, default=128
+    batch_size : int or None, default=None
+        Rows per training step; ``None`` is the model's default: 128, or
+        1000 for hivae (as in the paper).
     lr : float, default=1e-3
         Adam learning rate.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
@@ -184,11 +200,12 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         "moo_rescale": ["boolean"],
         "likelihoods": [None, dict, list, tuple, str],
         "latent_dim": [None, Interval(Integral, 1, None, closed="left")],
-        "hidden_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dim": [None, Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 0, None, closed="left")],
+        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "cell_dropout": [Interval(Real, 0, 1, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "batch_size": [None, Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "impute_with": [StrOptions({"auto", "mean", "mode", "sample"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -200,8 +217,8 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
-                 latent_dim=None, hidden_dim=50, n_layers=3, cell_dropout=0.1, max_epochs=100,
-                 batch_size=128, lr=1e-3, impute_with="auto", validation_fraction=0.0, callbacks=None,
+                 latent_dim=None, hidden_dim=None, n_layers=3, n_importance_samples=20, cell_dropout=0.1,
+                 max_epochs=100, batch_size=None, lr=1e-3, impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
         self.model = model
         self.moo = moo
@@ -211,6 +228,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim
         self.n_layers = n_layers
+        self.n_importance_samples = n_importance_samples
         self.cell_dropout = cell_dropout
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -225,18 +243,32 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- fitting
     def _module_kwargs(self):
-        """Constructor arguments of the torch model; subclasses of the model read what they need."""
+        """Constructor arguments of the torch model: those its class accepts.
+
+        ``aggregator_factory`` builds a fresh multi-objective aggregator per
+        call (a ``functools.partial`` of :func:`heterovae.moo.build`, so the
+        model stays picklable); models with several shared features (DReG,
+        HI-VAE) call it once per feature.
+        """
         n = len(self.specs_)
-        return dict(
+        cls = MODELS[self.model]
+        defaults = cls.default_sizes(n)
+        kwargs = dict(
             kinds=[s.kind for s in self.specs_],
             n_classes=[s.n_classes for s in self.specs_],
-            latent_dim=self.latent_dim or max(2, round(0.5 * n)),
-            hidden_dim=self.hidden_dim,
+            latent_dim=self.latent_dim or defaults["latent_dim"],
+            hidden_dim=self.hidden_dim or defaults["hidden_dim"],
             n_layers=self.n_layers,
             cell_dropout=self.cell_dropout,
-            aggregator=moo_methods.build(self.moo, n_tasks=n, method_params=self.moo_params,
-                                         rescale=self.moo_rescale),
+            n_importance_samples=self.n_importance_samples,
+            aggregator_factory=functools.partial(moo_methods.build, self.moo, n_tasks=n,
+                                                 method_params=self.moo_params, rescale=self.moo_rescale),
         )
+        accepted = inspect.signature(cls).parameters
+        return {k: v for k, v in kwargs.items() if k in accepted}
+
+    def _batch_size(self):
+        return self.batch_size or MODELS[self.model].default_sizes(len(self.specs_))["batch_size"]
 
     def _tensors(self, X, *, fitting=False):
         if fitting:
@@ -295,13 +327,14 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
                 optimizer__foreach=True,
                 lr=self.lr,
                 max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
+                batch_size=self._batch_size(),
                 iterator_train=TensorBatches,
                 iterator_train__shuffle=True,
                 iterator_train__generator=batches,
                 iterator_valid=TensorBatches,
                 train_split=train_split,
-                callbacks=[("column_nll", ColumnLossHistory())] + list(self.callbacks or []),
+                callbacks=[("column_nll", ColumnLossHistory()), ("epoch_schedule", EpochSchedule())]
+                + list(self.callbacks or []),
                 device=self._device,
                 verbose=self.verbose,
             )
@@ -331,7 +364,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         module = self.module_
         module.eval()
         out = []
-        step = max(self.batch_size, 4096)
+        step = max(self.net_.batch_size, 4096)
         for start in range(0, len(x), step):
             xb, ob = x[start:start + step], observed[start:start + step]
             if n_draws is not None:
