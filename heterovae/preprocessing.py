@@ -143,6 +143,8 @@ class TableCodec:
             values = completed[missing[:, j], j]
             if spec.kind in DISCRETE_KINDS:
                 filled = np.asarray(spec.categories, dtype=object)[values.astype(int)]
+            elif spec.kind == "count":
+                filled = np.round(values)  # a count's mean need not be a count
             else:
                 filled = values
             result.isetitem(j, self._fill(col, missing[:, j], filled, self.dtypes_[j], spec))
