@@ -109,15 +109,20 @@ def test_snis_imputation_matches_a_brute_force_mixture():
     g = torch.Generator().manual_seed(0)
     raw, w = iwae.importance_weights(xp, observed, 6, g)
     for lik, r, cols in zip(iwae.likelihoods, iwae._split_raw(raw), iwae.group_columns):
-        got = snis_point(lik, r, w)
+        got, auto = snis_point(lik, r, w, how="mean"), snis_point(lik, r, w)
         for n in range(3):
             for j in range(lik.n_columns):
                 if lik.discrete:
                     probs = sum(w[k, n] * lik.log_probs(r[k])[n, j].exp() for k in range(6))
-                    assert got[n, j] == probs.argmax()
+                    assert got[n, j] == probs.argmax() and auto[n, j] == probs.argmax()
                 else:
                     mean = sum(w[k, n] * lik.mean(r[k])[n, j] for k in range(6))
                     torch.testing.assert_close(got[n, j], mean)
+                    if lik.kind == "pos":  # robust centre: median at the averaged log-location
+                        log_loc = sum(w[k, n] * lik.params(r[k])["mu"][n, j] for k in range(6))
+                        torch.testing.assert_close(auto[n, j], torch.expm1(log_loc).clamp_min(0))
+                    else:
+                        torch.testing.assert_close(auto[n, j], mean)
     torch.testing.assert_close(w.sum(0), torch.ones(10, dtype=w.dtype))
 
 
