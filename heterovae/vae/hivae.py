@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..moo import moo_expand
-from .model import MixedTableModel
+from .model import MixedTableModel, point_estimate
 
 __all__ = ["HIVAE", "gumbel_softmax_temperature", "categorical_kl_uniform", "gaussian_kl_unit_scale_prior"]
 
@@ -212,7 +212,7 @@ class HIVAE(MixedTableModel):
         return self._to_columns(parts)
 
     def _point(self, raw: torch.Tensor, how: str) -> torch.Tensor:
-        return self._to_columns([lik.point(r, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
+        return self._to_columns([point_estimate(lik, r, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
 
     # ------------------------------------------------------------ objective
     def forward(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -14,6 +14,26 @@ from .heads import ColumnHeads
 from .networks import Decoder, GaussianEncoder
 
 
+def _lognormal_median(lik, raw: torch.Tensor) -> torch.Tensor:
+    """``exp(mu) - 1``: the median of a shifted LogNormal, which does not depend on sigma."""
+    return torch.expm1(torch.clamp(lik.params(raw)["mu"], max=80.0)).clamp_min(0.0)
+
+
+#: kind -> the point estimate ``how="auto"`` takes instead of the likelihood's
+#: ``default_point``. Positive columns: the median, because the LogNormal mean
+#: ``exp(mu + sigma^2 / 2) - 1`` amplifies any overestimated sigma
+#: exponentially; measured on adult (capital gain/loss, 2000 rows, 100
+#: epochs) the mean gave a numeric NRMSE of 1.97 against 0.13 for column means.
+AUTO_POINT = {"pos": _lognormal_median}
+
+
+def point_estimate(lik, raw: torch.Tensor, how: str = "auto") -> torch.Tensor:
+    """A likelihood group's point estimate: ``lik.point(raw, how)`` with :data:`AUTO_POINT` for ``"auto"``."""
+    if how == "auto" and lik.kind in AUTO_POINT:
+        return AUTO_POINT[lik.kind](lik, raw)
+    return lik.point(raw, how)
+
+
 def gaussian_kl(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """KL(N(loc, scale^2) || N(0, I)) summed over the last dimension."""
     return 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * torch.log(scale)).sum(-1)
@@ -209,13 +229,14 @@ class HeterogeneousVAE(MixedTableModel):
         """Point estimate of every cell ``[N, D]`` given the observed ones.
 
         Decodes the posterior mean of ``z`` and takes each column's ``how``
-        (``"mean"``, ``"mode"`` or ``"auto"``: the one that minimises the
-        column's error metric).
+        (``"mean"``, ``"mode"`` or ``"auto"``: the mean for real and count
+        columns, the median for positive ones (see :data:`AUTO_POINT`), the
+        mode for discrete ones).
         """
         x = self.prepare(x, observed)
         loc, _ = self.encode(x, observed)
         raw = self.decode(loc)
-        return self._to_columns([lik.point(r, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
+        return self._to_columns([point_estimate(lik, r, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, observed: torch.Tensor, n_draws: int = 1,
