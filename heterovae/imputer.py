@@ -118,6 +118,10 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     cell_dropout : float, default=0.1
         Probability of hiding an observed cell from the encoder during
         training (it is still reconstructed).
+    kl_weight : float, default=1.0
+        Weight of the KL term of the training objective: 1 trains on the
+        ELBO; smaller values (a beta-VAE) keep more of each row in the
+        latent code.
     max_epochs : int, default=100
         Passes over the training rows.
     batch_size : int, default=128
@@ -187,6 +191,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 0, None, closed="left")],
         "cell_dropout": [Interval(Real, 0, 1, closed="left")],
+        "kl_weight": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -200,7 +205,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
-                 latent_dim=None, hidden_dim=50, n_layers=3, cell_dropout=0.1, max_epochs=100,
+                 latent_dim=None, hidden_dim=50, n_layers=3, cell_dropout=0.1, kl_weight=1.0, max_epochs=100,
                  batch_size=128, lr=1e-3, impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
         self.model = model
@@ -212,6 +217,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         self.hidden_dim = hidden_dim
         self.n_layers = n_layers
         self.cell_dropout = cell_dropout
+        self.kl_weight = kl_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -234,6 +240,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
             hidden_dim=self.hidden_dim,
             n_layers=self.n_layers,
             cell_dropout=self.cell_dropout,
+            kl_weight=self.kl_weight,
             aggregator=moo_methods.build(self.moo, n_tasks=n, method_params=self.moo_params,
                                          rescale=self.moo_rescale),
         )

@@ -41,16 +41,20 @@ class HeterogeneousVAE(nn.Module):
         this probability while still being reconstructed, which teaches the
         model to predict cells it cannot see (the paper's input dropout,
         applied to whole cells together with the mask).
+    kl_weight : float
+        Weight of the KL term in the training loss (1 is the ELBO; below 1
+        a beta-VAE that keeps more information in z).
     aggregator : nn.Module or None
         Multi-objective method applied at ``y`` (see :mod:`heterovae.moo`).
     """
 
     def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,
-                 hidden_dim: int = 50, n_layers: int = 3, cell_dropout: float = 0.1,
+                 hidden_dim: int = 50, n_layers: int = 3, cell_dropout: float = 0.1, kl_weight: float = 1.0,
                  aggregator: Optional[nn.Module] = None):
         super().__init__()
         self.n_columns = len(kinds)
         self.cell_dropout = float(cell_dropout)
+        self.kl_weight = float(kl_weight)
         groups, columns = [], []
         for kind, cls in LIKELIHOODS.items():
             cols = [d for d, k in enumerate(kinds) if k == kind]
@@ -139,7 +143,7 @@ class HeterogeneousVAE(nn.Module):
         column_nll = -log_lik.sum(0) / n_rows
         kl = gaussian_kl(loc, scale).mean()
         self.heads.state.losses = column_nll.detach()
-        return {"loss": column_nll.sum() + kl, "column_nll": column_nll.detach(), "kl": kl.detach()}
+        return {"loss": column_nll.sum() + self.kl_weight * kl, "column_nll": column_nll.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
     def log_marginal_bound(self, x: torch.Tensor, observed: torch.Tensor, n_samples: int = 10,
