@@ -19,7 +19,7 @@ Protocol (one run, every imputer on the same data):
 Imputers are pluggable: a name maps to a factory ``(specs, random_state) ->``
 object with ``fit(X)`` / ``transform(X)`` on DataFrames with the dtypes of
 ``load_hivae`` (categoricals for discrete columns, NaN = missing). The
-baselines wrap scikit-learn imputers (see ``benchmarks/baselines.py``);
+baselines wrap scikit-learn imputers (see ``heterovae/baselines.py``);
 ``heterovae`` is the package's ``HeterogeneousVAEImputer``, imported lazily.
 
 Example::
@@ -47,7 +47,7 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.baselines import BASELINES  # noqa: E402
+from heterovae.baselines import BASELINES  # noqa: E402
 from heterovae.datasets import load_hivae, make_missing  # noqa: E402
 from heterovae.metrics import imputation_error  # noqa: E402
 

@@ -1,0 +1,92 @@
+"""Compose a magnitude method and a direction method into one gradient aggregator."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .base import DirectionMethod, MagnitudeMethod, check_gradient_matrix, check_losses, tiny
+
+__all__ = ["Aggregator"]
+
+
+class Aggregator(nn.Module):
+    """Turn the task-gradient matrix ``G [K, n]`` into one gradient ``[n]``.
+
+    ``forward`` computes
+
+    1. ``w = magnitude.weights(G, losses)`` (ones without a magnitude method);
+    2. ``d = direction.combine(w[:, None] * G)`` (``(w[:, None] * G).sum(0)``
+       without a direction method);
+    3. with ``rescale=True``, ``d * ||G.sum(0)|| / ||d||``.
+
+    Rescaling keeps the step length of plain training (the norm of the plain
+    sum of task gradients), so a method only changes the *direction* of the
+    update and the optimizer's learning rate keeps its meaning: MGDA's
+    min-norm point, for instance, is usually much shorter than the sum, and
+    IMTL-G's weights sum to one rather than K. If ``d`` is zero (e.g. a
+    Pareto-stationary point) the output is zero; if the plain sum is zero
+    (exactly cancelling gradients) the output is zero too, as the plain step
+    would be.
+
+    Parameters
+    ----------
+    magnitude : MagnitudeMethod or None
+    direction : DirectionMethod or None
+    rescale : bool, default=True
+
+    Notes
+    -----
+    Stateful methods (GradNorm's weights) are submodules, so they follow the
+    owning model's ``.to(device)``, ``state_dict`` and optimizer.
+    """
+
+    def __init__(self, magnitude: Optional[MagnitudeMethod] = None,
+                 direction: Optional[DirectionMethod] = None, rescale: bool = True):
+        super().__init__()
+        if magnitude is not None and not isinstance(magnitude, MagnitudeMethod):
+            raise TypeError(f"magnitude must be a MagnitudeMethod or None, got {type(magnitude).__name__}")
+        if direction is not None and not isinstance(direction, DirectionMethod):
+            raise TypeError(f"direction must be a DirectionMethod or None, got {type(direction).__name__}")
+        if not isinstance(rescale, bool):
+            raise TypeError(f"rescale must be a bool, got {rescale!r}")
+        self.magnitude = magnitude
+        self.direction = direction
+        self.rescale = rescale
+
+    @property
+    def spec(self):
+        """The canonical ``(magnitude, direction)`` name pair."""
+        return (self.magnitude.name if self.magnitude is not None else "none",
+                self.direction.name if self.direction is not None else "none")
+
+    @property
+    def needs_losses(self) -> bool:
+        return self.magnitude is not None and self.magnitude.needs_losses
+
+    def extra_repr(self) -> str:
+        return f"rescale={self.rescale}"
+
+    def forward(self, G: Tensor, losses: Optional[Tensor] = None) -> Tensor:
+        """Aggregate ``G`` ([K, n]); ``losses`` ([K], detached) feed GradNorm.
+
+        Returns a tensor of shape [n] with ``G``'s dtype and device and no
+        autograd history; ``G`` is not modified.
+        """
+        G = check_gradient_matrix(G)
+        losses = check_losses(losses, G, self.needs_losses, "aggregator")
+        with torch.no_grad():
+            G = G.detach()
+            plain = G.sum(0)
+            Gs = G
+            if self.magnitude is not None:
+                Gs = self.magnitude.weights(G, losses)[:, None] * G
+            d = self.direction.combine(Gs) if self.direction is not None else Gs.sum(0)
+            if not self.rescale:
+                return d
+            norm_d = torch.linalg.vector_norm(d)
+            ok = norm_d > tiny(d.dtype)
+            factor = torch.where(ok, torch.linalg.vector_norm(plain) / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
+            return d * factor

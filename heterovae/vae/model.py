@@ -1,0 +1,187 @@
+"""The heterogeneous VAE: column likelihoods + encoder + decoder + fused heads."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..likelihoods import LIKELIHOODS, make_likelihood
+from .heads import ColumnHeads
+from .networks import Decoder, GaussianEncoder
+
+
+def gaussian_kl(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """KL(N(loc, scale^2) || N(0, I)) summed over the last dimension."""
+    return 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * torch.log(scale)).sum(-1)
+
+
+class HeterogeneousVAE(nn.Module):
+    """VAE over a mixed-type table with a likelihood per column.
+
+    Columns of the same kind share one vectorised likelihood module; the
+    decoder's last hidden layer ``y`` (the *last shared feature*) feeds one
+    fused linear head per column (:class:`ColumnHeads`), where a
+    multi-objective aggregator may replace the gradient that flows back into
+    the shared layers.
+
+    Parameters
+    ----------
+    kinds : sequence of str
+        Likelihood kind of each column (``heterovae.columns.KINDS``).
+    n_classes : sequence of int or None
+        Number of categories of each column (``None`` for numeric kinds).
+    latent_dim, hidden_dim, n_layers : int
+        Sizes of the networks.
+    cell_dropout : float
+        During training each observed cell is hidden from the encoder with
+        this probability while still being reconstructed, which teaches the
+        model to predict cells it cannot see (the paper's input dropout,
+        applied to whole cells together with the mask).
+    kl_weight : float
+        Weight of the KL term in the training loss (1 is the ELBO; below 1
+        a beta-VAE that keeps more information in z).
+    aggregator : nn.Module or None
+        Multi-objective method applied at ``y`` (see :mod:`heterovae.moo`).
+    """
+
+    def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,
+                 hidden_dim: int = 50, n_layers: int = 3, cell_dropout: float = 0.1, kl_weight: float = 1.0,
+                 aggregator: Optional[nn.Module] = None):
+        super().__init__()
+        self.n_columns = len(kinds)
+        self.cell_dropout = float(cell_dropout)
+        self.kl_weight = float(kl_weight)
+        groups, columns = [], []
+        for kind, cls in LIKELIHOODS.items():
+            cols = [d for d, k in enumerate(kinds) if k == kind]
+            if cols:
+                classes = [n_classes[d] for d in cols] if cls.discrete else None
+                groups.append(make_likelihood(kind, len(cols), classes))
+                columns.append(cols)
+        self.likelihoods = nn.ModuleList(groups)
+        self.group_columns: List[List[int]] = columns
+        order = [d for cols in columns for d in cols]
+        self.register_buffer("inverse_order", torch.as_tensor(np.argsort(order)), persistent=False)
+        self.register_buffer("fill", torch.zeros(self.n_columns))
+
+        enc_in = sum(lik.encoding_dim for lik in groups) + self.n_columns
+        self.encoder = GaussianEncoder(enc_in, latent_dim, hidden_dim, n_layers)
+        self.decoder = Decoder(latent_dim, hidden_dim, n_layers)
+        self.heads = ColumnHeads(
+            self.decoder.out_features,
+            [lik.n_params for lik, cols in zip(groups, columns) for _ in cols],
+            order,
+            self.n_columns,
+            aggregator,
+        )
+        self._splits = [lik.n_columns * lik.n_params for lik in groups]
+
+    @property
+    def aggregator(self):
+        return self.heads.aggregator
+
+    # ------------------------------------------------------------ plumbing
+    def fit_scaling(self, x: np.ndarray) -> "HeterogeneousVAE":
+        """Fit every likelihood's scaling on training data ``x`` ([N, D], NaN = missing)."""
+        for lik, cols in zip(self.likelihoods, self.group_columns):
+            lik.fit(x[:, cols])
+            self.fill[cols] = float(lik.fill_value)
+        return self
+
+    def _by_group(self, t: torch.Tensor):
+        return [t[..., cols] for cols in self.group_columns]
+
+    def _to_columns(self, parts: List[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(parts, dim=-1)[..., self.inverse_order]
+
+    def _split_raw(self, raw: torch.Tensor):
+        chunks = torch.split(raw, self._splits, dim=-1)
+        return [c.reshape(*c.shape[:-1], lik.n_columns, lik.n_params) for c, lik in zip(chunks, self.likelihoods)]
+
+    def prepare(self, x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """Missing cells replaced by a valid per-column value (no NaN reaches autograd)."""
+        return torch.where(observed, x, self.fill.to(x.dtype))
+
+    def encoder_input(self, x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        parts = [lik.encode(xg, og) for lik, xg, og in zip(self.likelihoods, self._by_group(x), self._by_group(observed))]
+        return torch.cat(parts + [observed.to(x.dtype)], dim=-1)
+
+    def encode(self, x: torch.Tensor, observed: torch.Tensor):
+        return self.encoder(self.encoder_input(x, observed))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw head outputs ``[..., N, P]`` for latent codes ``z``."""
+        return self.heads(self.decoder(z))
+
+    def log_likelihood(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-cell log-likelihood ``[..., N, D]`` in original units (unmasked)."""
+        parts = [lik.log_prob(r, xg) for lik, r, xg in zip(self.likelihoods, self._split_raw(raw), self._by_group(x))]
+        return self._to_columns(parts)
+
+    def _encoder_mask(self, observed: torch.Tensor) -> torch.Tensor:
+        if self.training and self.cell_dropout > 0:
+            keep = torch.rand(observed.shape, device=observed.device) >= self.cell_dropout
+            return observed & keep
+        return observed
+
+    # ------------------------------------------------------------ objectives
+    def forward(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Training objective: masked negative ELBO per row, averaged over the batch.
+
+        Returns a dict with ``loss`` (scalar to minimise), ``column_nll``
+        (per-column negative log-likelihood per row, detached) and ``kl``.
+        """
+        x = self.prepare(x, observed)
+        loc, scale = self.encode(x, self._encoder_mask(observed))
+        z = loc + scale * torch.randn_like(loc)
+        log_lik = self.log_likelihood(self.decode(z), x) * observed
+        n_rows = x.shape[0]
+        column_nll = -log_lik.sum(0) / n_rows
+        kl = gaussian_kl(loc, scale).mean()
+        self.heads.state.losses = column_nll.detach()
+        return {"loss": column_nll.sum() + self.kl_weight * kl, "column_nll": column_nll.detach(), "kl": kl.detach()}
+
+    @torch.no_grad()
+    def log_marginal_bound(self, x: torch.Tensor, observed: torch.Tensor, n_samples: int = 10,
+                           generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Importance-weighted lower bound on ``log p(x_obs)`` per row, ``[N]``.
+
+        With ``n_samples=1`` this is the ELBO; it tightens as ``n_samples``
+        grows (Burda et al.).
+        """
+        x = self.prepare(x, observed)
+        loc, scale = self.encode(x, observed)
+        eps = torch.randn((n_samples, *loc.shape), generator=generator, device=loc.device, dtype=loc.dtype)
+        z = loc + scale * eps
+        log_px = (self.log_likelihood(self.decode(z), x) * observed).sum(-1)
+        log_pz = -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
+        log_qz = (-0.5 * eps**2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return torch.logsumexp(log_px + log_pz - log_qz, dim=0) - math.log(n_samples)
+
+    # ------------------------------------------------------------ imputation
+    @torch.no_grad()
+    def impute(self, x: torch.Tensor, observed: torch.Tensor, how: str = "auto") -> torch.Tensor:
+        """Point estimate of every cell ``[N, D]`` given the observed ones.
+
+        Decodes the posterior mean of ``z`` and takes each column's ``how``
+        (``"mean"``, ``"mode"`` or ``"auto"``: the one that minimises the
+        column's error metric).
+        """
+        x = self.prepare(x, observed)
+        loc, _ = self.encode(x, observed)
+        raw = self.decode(loc)
+        return self._to_columns([lik.point(r, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, observed: torch.Tensor, n_draws: int = 1,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Draws from the model's conditional for every cell, ``[n_draws, N, D]``."""
+        x = self.prepare(x, observed)
+        loc, scale = self.encode(x, observed)
+        eps = torch.randn((n_draws, *loc.shape), generator=generator, device=loc.device, dtype=loc.dtype)
+        raw = self.decode(loc + scale * eps)
+        return self._to_columns([lik.sample(r, generator) for lik, r in zip(self.likelihoods, self._split_raw(raw))])

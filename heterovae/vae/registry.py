@@ -1,0 +1,16 @@
+"""Model registry: the estimator's ``model=`` name -> module class."""
+
+from .model import HeterogeneousVAE
+
+#: name -> torch module class with the HeterogeneousVAE interface
+#: (``forward`` -> dict with ``loss``/``column_nll``, ``impute``, ``sample``,
+#: ``log_marginal_bound``, ``fit_scaling``).
+MODELS = {"vae": HeterogeneousVAE}
+
+
+def build_model(name: str, **kwargs):
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; valid models are {', '.join(MODELS)}") from None
+    return cls(**kwargs)

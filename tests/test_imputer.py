@@ -1,0 +1,243 @@
+"""HeterogeneousVAEImputer: scikit-learn conventions, dtypes, errors, quality."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from heterovae import HeterogeneousVAEImputer
+
+FAST = dict(max_epochs=3, hidden_dim=8, batch_size=32, random_state=0)
+
+
+def _checks_instances():
+    yield HeterogeneousVAEImputer(**FAST)
+
+
+@parametrize_with_checks(list(_checks_instances()))
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _table(n=300, seed=0, missing=0.2):
+    """Mixed table with strong dependence between columns, and its masked copy."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    full = pd.DataFrame({
+        "real": 2 * z + 0.2 * rng.normal(size=n),
+        "pos": np.exp(0.5 * z + 0.1 * rng.normal(size=n)),
+        "count": rng.poisson(np.exp(1 + 0.5 * z)).astype("int64"),
+        "flag": z > 0,
+        "colour": pd.Categorical(np.where(z > 0.5, "red", np.where(z < -0.5, "blue", "green"))),
+        "size": pd.Categorical(np.digitize(z, [-1, 0, 1]), categories=[0, 1, 2, 3], ordered=True),
+    })
+    mask = rng.random(full.shape) < missing
+    masked = full.astype({"count": "Int64", "flag": "boolean"}).mask(mask)
+    return full, masked, mask
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    full, masked, mask = _table()
+    imp = HeterogeneousVAEImputer(max_epochs=40, random_state=0).fit(masked)
+    return imp, full, masked, mask
+
+
+def test_detects_the_kinds_of_a_mixed_frame(fitted):
+    imp, *_ = fitted
+    assert [s.kind for s in imp.specs_] == ["real", "pos", "count", "binary", "cat", "ordinal"]
+
+
+def test_fills_only_missing_cells_and_keeps_dtypes_and_labels(fitted):
+    imp, full, masked, mask = fitted
+    before = masked.copy()
+    out = imp.transform(masked)
+    pd.testing.assert_frame_equal(masked, before)  # input not mutated
+    assert list(out.columns) == list(masked.columns)
+    assert out.notna().all().all()
+    assert out.dtypes.equals(masked.dtypes)
+    assert set(out["colour"].cat.categories) == {"blue", "green", "red"}
+    assert out["size"].cat.ordered
+    assert np.all(out["count"] == np.round(out["count"])) and (out["count"] >= 0).all()
+    observed = ~mask
+    for j, c in enumerate(masked.columns):
+        pd.testing.assert_series_equal(out[c][observed[:, j]], masked[c][observed[:, j]])
+
+
+def test_beats_mean_and_mode_imputation_on_dependent_columns(fitted):
+    imp, full, masked, mask = fitted
+    out = imp.transform(masked)
+    simple = masked.copy()
+    for c in ["real", "pos", "colour", "flag"]:
+        simple[c] = simple[c].fillna(masked[c].mode()[0] if masked[c].dtype.name in ("category", "boolean")
+                                     else masked[c].mean())
+    for c in ["real", "pos", "colour", "flag"]:
+        m = mask[:, list(masked.columns).index(c)]
+        if c in ("colour", "flag"):
+            ours = (out[c][m].astype(str) != full[c][m].astype(str)).mean()
+            base = (simple[c][m].astype(str) != full[c][m].astype(str)).mean()
+        else:
+            ours = np.sqrt(((out[c][m] - full[c][m]) ** 2).mean())
+            base = np.sqrt(((simple[c][m] - full[c][m]) ** 2).mean())
+        assert ours < 0.7 * base, c
+
+
+def test_numpy_in_numpy_out_and_set_output_pandas():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    X[:, 2] = X[:, 0] - X[:, 1]
+    X[rng.random(X.shape) < 0.1] = np.nan
+    imp = HeterogeneousVAEImputer(**FAST).fit(X)
+    out = imp.transform(X)
+    assert isinstance(out, np.ndarray) and out.dtype == X.dtype and not np.isnan(out).any()
+    np.testing.assert_array_equal(out[~np.isnan(X)], X[~np.isnan(X)])
+    frame = clone(imp).set_output(transform="pandas").fit_transform(X)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(imp.get_feature_names_out())
+
+
+def test_same_random_state_same_output_and_different_state_differs():
+    _, masked, _ = _table(n=120)
+    a = HeterogeneousVAEImputer(**FAST).fit_transform(masked)
+    b = HeterogeneousVAEImputer(**FAST).fit_transform(masked)
+    c = HeterogeneousVAEImputer(**{**FAST, "random_state": 1}).fit_transform(masked)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_global_torch_rng_is_left_alone():
+    _, masked, _ = _table(n=60)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    HeterogeneousVAEImputer(**FAST).fit(masked)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_pickle_round_trip_and_clone(fitted):
+    imp, _, masked, _ = fitted
+    restored = pickle.loads(pickle.dumps(imp))
+    pd.testing.assert_frame_equal(restored.transform(masked), imp.transform(masked))
+    assert clone(imp).get_params() == imp.get_params()
+
+
+def test_pipeline_and_grid_search_over_moo():
+    _, masked, _ = _table(n=120)
+    numeric = masked[["real", "pos"]].to_numpy()
+    pipe = make_pipeline(HeterogeneousVAEImputer(**FAST), StandardScaler())
+    assert not np.isnan(pipe.fit_transform(numeric)).any()
+    search = GridSearchCV(HeterogeneousVAEImputer(**FAST), {"moo": [None, ("imtlg", "pcgrad")]}, cv=2)
+    search.fit(masked)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_multiple_imputation_draws_differ_and_keep_observed(fitted):
+    imp, _, masked, mask = fitted
+    draws = imp.sample(masked, n_draws=3)
+    assert len(draws) == 3
+    assert not draws[0]["real"].equals(draws[1]["real"])
+    for d in draws:
+        pd.testing.assert_series_equal(d["real"][~mask[:, 0]], masked["real"][~mask[:, 0]])
+        assert d.notna().all().all()
+
+
+def test_score_prefers_the_trained_model(fitted):
+    imp, _, masked, _ = fitted
+    untrained = HeterogeneousVAEImputer(max_epochs=0, random_state=0).fit(masked)
+    assert imp.score(masked) > untrained.score(masked)
+
+
+def test_history_records_one_loss_per_column(fitted):
+    imp, *_ = fitted
+    assert len(imp.history_) == 40
+    assert len(imp.history_[-1, "train_column_nll"]) == 6
+    first, last = np.array(imp.history_[0, "train_column_nll"]), np.array(imp.history_[-1, "train_column_nll"])
+    assert last.sum() < first.sum()
+
+
+@pytest.mark.parametrize("moo", ["pcgrad", ("imtlg", "pcgrad"), ("gradnorm", "graddrop"), "mgda-ub"])
+def test_trains_with_moo_methods(moo):
+    _, masked, _ = _table(n=120)
+    imp = HeterogeneousVAEImputer(moo=moo, **FAST).fit(masked)
+    assert imp.transform(masked).notna().all().all()
+
+
+def test_unknown_moo_name_lists_valid_ones():
+    _, masked, _ = _table(n=30)
+    with pytest.raises(ValueError, match="pcgrad"):
+        HeterogeneousVAEImputer(moo="pcgard", **FAST).fit(masked)
+
+
+# ----------------------------------------------------------------- bad input
+def test_infinity_is_rejected_naming_the_column():
+    _, masked, _ = _table(n=30)
+    masked.loc[3, "pos"] = np.inf
+    with pytest.raises(ValueError, match="pos"):
+        HeterogeneousVAEImputer(**FAST).fit(masked)
+
+
+def test_text_in_a_numeric_column_is_rejected_naming_the_column():
+    _, masked, _ = _table(n=30)
+    imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    bad = masked.astype({"real": object})
+    bad.loc[2, "real"] = "oops"
+    with pytest.raises(ValueError, match="real"):
+        imp.transform(bad)
+
+
+def test_entirely_missing_column_is_rejected_naming_it():
+    _, masked, _ = _table(n=30)
+    masked["real"] = np.nan
+    with pytest.raises(ValueError, match="real"):
+        HeterogeneousVAEImputer(**FAST).fit(masked)
+
+
+def test_wrong_number_of_columns_at_transform():
+    _, masked, _ = _table(n=30)
+    imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    with pytest.raises(ValueError, match="features|feature names|columns"):
+        imp.transform(masked.iloc[:, :4])
+
+
+def test_unseen_category_is_treated_as_missing_with_a_warning():
+    _, masked, _ = _table(n=60)
+    imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    new = masked.copy()
+    new["colour"] = new["colour"].cat.add_categories("purple")
+    new.loc[0, "colour"] = "purple"
+    with pytest.warns(UserWarning, match="colour.*purple"):
+        out = imp.transform(new)
+    assert out.loc[0, "colour"] in {"red", "green", "blue"}
+
+
+def test_negative_value_in_a_positive_column_warns_and_is_returned_unchanged():
+    _, masked, _ = _table(n=60)
+    imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    new = masked.copy()
+    new.loc[0, "pos"] = -1.5
+    with pytest.warns(UserWarning, match="pos.*negative"):
+        out = imp.transform(new)
+    assert out.loc[0, "pos"] == -1.5
+
+
+def test_type_overrides_are_used():
+    _, masked, _ = _table(n=60)
+    imp = HeterogeneousVAEImputer(likelihoods={"count": "real", 1: "real"}, **FAST).fit(masked)
+    assert imp.specs_[2].kind == "real" and imp.specs_[1].kind == "real"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_shapes_and_fills_everything():
+    _, masked, _ = _table(n=200)
+    out = HeterogeneousVAEImputer(device="cuda", **FAST).fit_transform(masked)
+    assert out.notna().all().all()

@@ -1,0 +1,172 @@
+"""Likelihoods against scipy.stats and against their own samplers."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import special, stats
+
+from heterovae.likelihoods import LIKELIHOODS, make_likelihood
+
+N, n = 7, 3
+N_CLASSES = [2, 4, 3]
+
+
+def _setup(kind, seed=0):
+    rng = np.random.default_rng(seed)
+    classes = [2] * n if kind == "binary" else N_CLASSES
+    lik = make_likelihood(kind, n, classes).double()
+    data = {
+        "real": rng.normal(3.0, 2.0, (50, n)),
+        "pos": rng.lognormal(1.0, 0.7, (50, n)),
+        "count": rng.poisson(6.0, (50, n)).astype(float),
+        "binary": rng.integers(0, 2, (50, n)).astype(float),
+        "cat": np.stack([rng.integers(0, c, 50) for c in classes], 1).astype(float),
+        "ordinal": np.stack([rng.integers(0, c, 50) for c in classes], 1).astype(float),
+    }[kind]
+    data_nan = data.copy()
+    data_nan[rng.random(data.shape) < 0.2] = np.nan
+    lik.fit(data_nan)
+    raw = torch.as_tensor(rng.normal(0, 1.5, (N, n, lik.n_params)))
+    x = torch.as_tensor(data[:N])
+    return lik, raw, x, classes
+
+
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_log_prob_matches_scipy(kind):
+    lik, raw, x, classes = _setup(kind)
+    got = lik.log_prob(raw, x).numpy()
+    p = {k: v.detach().numpy() for k, v in lik.params(raw).items()}
+    xn = x.numpy()
+    if kind == "real":
+        ref = stats.norm(p["loc"], p["scale"]).logpdf(xn)
+    elif kind == "pos":
+        ref = stats.lognorm(s=p["sigma"], scale=np.exp(p["mu"]), loc=-1.0).logpdf(xn)
+    elif kind == "count":
+        ref = stats.poisson(p["rate"]).logpmf(xn)
+    elif kind == "binary":
+        ref = stats.bernoulli(special.expit(raw[..., 0].numpy())).logpmf(xn)
+    elif kind == "cat":
+        ref = np.empty_like(xn)
+        for j, c in enumerate(classes):
+            logits = raw[:, j, :c].numpy()
+            ref[:, j] = special.log_softmax(logits, axis=-1)[np.arange(N), xn[:, j].astype(int)]
+    else:  # ordinal: the cumulative-link definition, written out independently
+        ref = np.empty_like(xn)
+        r = raw.numpy()
+        for i in range(N):
+            for j, c in enumerate(classes):
+                h, t = r[i, j, 0], [r[i, j, 1]]
+                for g in r[i, j, 2:c]:
+                    t.append(t[-1] + np.log1p(np.exp(g)) + 1e-4)
+                cdf = np.concatenate([[0.0], special.expit(np.array(t) - h), [1.0]])
+                k = int(xn[i, j])
+                ref[i, j] = np.log(cdf[k + 1] - cdf[k])
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["cat", "ordinal", "binary"])
+def test_discrete_probs_are_distributions(kind):
+    lik, raw, _, classes = _setup(kind)
+    probs = lik.params(raw)["probs"].numpy()
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-10)
+    for j, c in enumerate(classes):
+        assert np.all(probs[:, j, c:] == 0), "padding categories must have zero probability"
+
+
+@pytest.mark.parametrize("kind", ["real", "pos", "count"])
+def test_mean_and_mode_match_scipy(kind):
+    lik, raw, _, _ = _setup(kind)
+    p = {k: v.numpy() for k, v in lik.params(raw).items()}
+    if kind == "real":
+        dist = stats.norm(p["loc"], p["scale"])
+        ref_mode = p["loc"]
+    elif kind == "pos":
+        dist = stats.lognorm(s=p["sigma"], scale=np.exp(p["mu"]), loc=-1.0)
+        ref_mode = np.maximum(np.exp(p["mu"] - p["sigma"] ** 2) - 1, 0)
+        # the closed-form mode is the argmax of the density on a fine grid
+        grid = np.linspace(0, 5 * dist.mean().max(), 200001)[:, None, None]
+        inner = ref_mode > 0
+        argmax = grid[np.argmax(dist.pdf(grid), axis=0), 0, 0]
+        np.testing.assert_allclose(argmax[inner], ref_mode[inner], rtol=1e-2, atol=1e-3)
+    else:
+        dist = stats.poisson(p["rate"])
+        ref_mode = np.floor(p["rate"])
+    np.testing.assert_allclose(lik.mean(raw).numpy(), dist.mean(), rtol=1e-6)
+    np.testing.assert_allclose(lik.mode(raw).numpy(), ref_mode, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_samples_agree_with_log_prob(kind):
+    """Monte Carlo moments/frequencies of `sample` match what `log_prob` implies."""
+    lik, raw, _, classes = _setup(kind)
+    g = torch.Generator().manual_seed(0)
+    S = 40000
+    samples = lik.sample(raw.expand(S, *raw.shape), generator=g)
+    assert samples.shape == (S, N, n)
+    if lik.discrete:
+        probs = lik.params(raw)["probs"]
+        freq = torch.stack([(samples == k).double().mean(0) for k in range(probs.shape[-1])], -1)
+        np.testing.assert_allclose(freq.numpy(), probs.numpy(), atol=0.015)
+    else:
+        if kind == "count":
+            # moments of the pmf summed over its support (independent of the sampler)
+            support = torch.arange(0, 400.0, dtype=torch.float64)[:, None, None]
+            pmf = lik.log_prob(raw, support.expand(-1, N, n)).exp()
+            ref = (pmf * support).sum(0)
+        else:
+            ref = lik.mean(raw)
+        sem = samples.std(0) / np.sqrt(S)
+        assert torch.all((samples.mean(0) - ref).abs() < 6 * sem + 1e-9)
+
+
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_point_estimates_are_valid_values(kind):
+    lik, raw, _, classes = _setup(kind)
+    for how in ("mean", "mode", "auto"):
+        est = lik.point(raw, how).numpy()
+        assert est.shape == (N, n) and np.all(np.isfinite(est))
+        if lik.discrete:
+            assert np.all(est == np.round(est))
+            assert np.all((est >= 0) & (est < np.array(classes)))
+        if kind in ("pos", "count") and how == "mode":
+            assert np.all(est >= 0)
+
+
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_encode_zeroes_missing_cells_and_has_declared_width(kind):
+    lik, _, x, classes = _setup(kind)
+    observed = torch.ones_like(x, dtype=torch.bool)
+    observed[0] = False
+    enc = lik.encode(x, observed)
+    assert enc.shape == (N, lik.encoding_dim)
+    assert torch.all(enc[0] == 0)
+    assert torch.all(torch.isfinite(enc))
+
+
+def test_scaling_statistics_come_from_observed_cells_only():
+    x = np.array([[1.0], [3.0], [np.nan], [1000.0]])
+    lik = make_likelihood("real", 1).double().fit(x[:2])
+    assert lik.loc.item() == pytest.approx(2.0) and lik.scale.item() == pytest.approx(1.0)
+    lik = make_likelihood("real", 1).fit(x)
+    assert lik.loc.item() == pytest.approx(np.nanmean(x))
+
+
+def test_gradients_are_finite_at_extreme_raw_outputs():
+    for kind in LIKELIHOODS:
+        lik, raw, x, _ = _setup(kind)
+        raw = (raw * 1e3).requires_grad_()
+        lik.log_prob(raw, x).sum().backward()
+        assert torch.all(torch.isfinite(raw.grad)), kind
+
+
+def test_unknown_kind_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid kinds are real, pos"):
+        make_likelihood("gamma", 1)
+
+
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_log_prob_broadcasts_over_leading_sample_dimensions(kind):
+    lik, raw, x, _ = _setup(kind)
+    stacked = lik.log_prob(raw.expand(4, *raw.shape), x)
+    assert stacked.shape == (4, N, n)
+    torch.testing.assert_close(stacked[2], lik.log_prob(raw, x))
