@@ -225,7 +225,7 @@ def main(argv=None) -> str:
 
 
 def _baseline_settings() -> str:
-    from benchmarks import baselines as b
+    from heterovae import baselines as b
 
     return (
         f"Baselines: knn = KNNImputer({b.KNN_NEIGHBOURS} neighbours) on "
