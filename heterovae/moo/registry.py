@@ -102,7 +102,10 @@ def method_hyperparameters(name: str) -> Dict[str, object]:
     """The hyperparameters of a method and their defaults (``n_tasks`` excluded)."""
     cls = _ALL_METHODS[_normalise_name(name)]
     params = inspect.signature(cls.__init__).parameters
-    return {p: v.default for p, v in params.items() if p not in ("self", "n_tasks")}
+    return {
+        p: v.default for p, v in params.items()
+        if p not in ("self", "n_tasks") and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)
+    }
 
 
 def validate_method_params(method_params: Optional[Mapping]) -> Dict[str, dict]:
