@@ -22,9 +22,8 @@ __all__ = ["gram_to_numpy", "solve_simplex_qp", "solve_lower_bounded_qp"]
 _RIDGES = (1e-10, 1e-8, 1e-6, 1e-4)
 
 
-def gram_to_numpy(G: Tensor) -> np.ndarray:
-    """``G G^T`` as a float64 numpy array (one device-to-host copy of K*K numbers)."""
-    M = G @ G.T
+def gram_to_numpy(M: Tensor) -> np.ndarray:
+    """The K x K Gram matrix as a float64 numpy array (one device-to-host copy of K*K numbers)."""
     return M.detach().to(device="cpu", dtype=torch.float64).numpy()
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ._gradients import TaskGradients
 from .base import DirectionMethod, MagnitudeMethod, check_gradient_matrix, check_losses, tiny
 
 __all__ = ["Aggregator"]
@@ -78,15 +79,18 @@ class Aggregator(nn.Module):
         G = check_gradient_matrix(G)
         losses = check_losses(losses, G, self.needs_losses, "aggregator")
         with torch.no_grad():
-            G = G.detach()
-            plain = G.sum(0)
-            Gs = G
+            T = TaskGradients(G.detach())
             if self.magnitude is not None:
-                Gs = self.magnitude.weights(G, losses)[:, None] * G
-            d = self.direction.combine(Gs) if self.direction is not None else Gs.sum(0)
+                # a magnitude method validates nothing more; call its core directly
+                # so it shares the Gram matrix with the direction method
+                T = T.scaled(self.magnitude._weights(T, losses))
+            if self.direction is not None:
+                d = self.direction._combine(T)
+            else:
+                d = T.combine(torch.ones(T.K, dtype=T.dtype, device=T.device))
             if not self.rescale:
                 return d
             norm_d = torch.linalg.vector_norm(d)
             ok = norm_d > tiny(d.dtype)
-            factor = torch.where(ok, torch.linalg.vector_norm(plain) / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
-            return d * factor
+            target = torch.linalg.vector_norm(G.detach().sum(0))
+            return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)

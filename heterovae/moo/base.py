@@ -25,6 +25,8 @@ from typing import ClassVar, Optional
 import torch
 from torch import Tensor, nn
 
+from ._gradients import TaskGradients
+
 __all__ = ["MagnitudeMethod", "DirectionMethod", "check_gradient_matrix", "check_losses"]
 
 
@@ -129,14 +131,14 @@ class MagnitudeMethod(_MethodBase):
         G = check_gradient_matrix(G)
         losses = check_losses(losses, G, self.needs_losses, self.name)
         with torch.no_grad():
-            return self._weights(G.detach(), losses)
+            return self._weights(TaskGradients(G.detach()), losses)
 
     def forward(self, G: Tensor, losses: Optional[Tensor] = None) -> Tensor:
         return self.weights(G, losses)
 
     @abc.abstractmethod
-    def _weights(self, G: Tensor, losses: Optional[Tensor]) -> Tensor:
-        """Compute the weights of a validated, detached ``G``."""
+    def _weights(self, T: TaskGradients, losses: Optional[Tensor]) -> Tensor:
+        """Compute the weights of validated, detached gradients (see ``_gradients.py``)."""
 
 
 class DirectionMethod(_MethodBase):
@@ -158,11 +160,11 @@ class DirectionMethod(_MethodBase):
         """
         G = check_gradient_matrix(G)
         with torch.no_grad():
-            return self._combine(G.detach())
+            return self._combine(TaskGradients(G.detach()))
 
     def forward(self, G: Tensor) -> Tensor:
         return self.combine(G)
 
     @abc.abstractmethod
-    def _combine(self, G: Tensor) -> Tensor:
-        """Combine a validated, detached ``G``."""
+    def _combine(self, T: TaskGradients) -> Tensor:
+        """Combine validated, detached gradients (see ``_gradients.py``)."""

@@ -58,7 +58,8 @@ class GradDrop(SeededMixin, DirectionMethod):
         self.leakage = leakage
         self._init_seed(seed)
 
-    def _combine(self, G: Tensor) -> Tensor:
+    def _combine(self, T) -> Tensor:
+        G = T.G
         K, n = G.shape
         total = G.sum(0)
         mass = G.abs().sum(0)

@@ -71,8 +71,8 @@ class GradNorm(MagnitudeMethod):
             self.weight.fill_(1.0)
             self.initial_losses.fill_(float("nan"))
 
-    def _weights(self, G: Tensor, losses: Tensor) -> Tensor:
-        K = G.shape[0]
+    def _weights(self, T, losses: Tensor) -> Tensor:
+        K = T.K
         if K != self.n_tasks:
             raise ValueError(f"gradnorm was built for n_tasks={self.n_tasks} but G has {K} rows")
         w = self.weight
@@ -83,10 +83,10 @@ class GradNorm(MagnitudeMethod):
         init = self.initial_losses
         init.copy_(torch.where(torch.isnan(init), losses.to(init.dtype), init))
 
-        wg = w.to(G.dtype)
-        norms = torch.linalg.vector_norm(G, dim=1)
+        wg = w.to(T.dtype)
+        norms = T.row_norms()
         weighted = wg * norms
-        ratio = losses / init.to(G.dtype)
+        ratio = losses / init.to(T.dtype)
         rate = ratio / ratio.mean()
         target = weighted.mean() * rate**self.alpha
         grad = (torch.sign(weighted - target) * norms).to(w.dtype)

@@ -22,7 +22,7 @@ from heterovae.moo import (
     validate_spec,
 )
 
-from ._inputs import conflicting_matrix
+from ._inputs import conflicting_matrix, make_method
 
 
 def test_rescales_to_the_plain_sum_norm_keeping_the_direction():
@@ -34,11 +34,14 @@ def test_rescales_to_the_plain_sum_norm_keeping_the_direction():
     torch.testing.assert_close(out / out.norm(), raw / raw.norm())
 
 
-def test_composition_applies_weights_then_direction():
+@pytest.mark.parametrize("direction", sorted(DIRECTION_METHODS))
+@pytest.mark.parametrize("magnitude", ["imtlg", "mgda-ub"])
+def test_composition_applies_weights_then_direction(magnitude, direction):
+    """The aggregator shares one Gram matrix between the two methods; same result as doing it by hand."""
     G = conflicting_matrix()
-    w = IMTLG().weights(G)
-    expected = PCGrad(seed=2).combine(w[:, None] * G)
-    out = Aggregator(IMTLG(), PCGrad(seed=2), rescale=False)(G)
+    w = make_method(magnitude, 6).weights(G)
+    expected = make_method(direction, 6).combine(w[:, None] * G)
+    out = Aggregator(make_method(magnitude, 6), make_method(direction, 6), rescale=False)(G)
     torch.testing.assert_close(out, expected)
 
 
