@@ -12,8 +12,11 @@ DTYPES = [torch.float32, torch.float64]
 
 #: magnitude methods whose weights do not change when G is multiplied by c > 0
 SCALE_INVARIANT_WEIGHTS = {"mgda-ub", "imtlg"}
-#: methods that must never synchronise with the host (they run on every step)
-SYNC_FREE = {"gradnorm", "imtlg", "pcgrad", "graddrop", "aligned-mtl"}
+#: methods that must never synchronise with the host (they run on every step).
+#: IMTL-G and Aligned-MTL are free of Python-level syncs too (this test passes for
+#: them), but torch.linalg.eigh synchronises inside on CUDA, so they are not listed.
+SYNC_FREE = {"gradnorm", "pcgrad", "graddrop"}
+NO_PYTHON_SYNC = SYNC_FREE | {"imtlg", "aligned-mtl"}
 
 
 def test_registries_cover_every_method():
@@ -137,7 +140,7 @@ class _NoHostSync(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("name", sorted(SYNC_FREE))
+@pytest.mark.parametrize("name", sorted(NO_PYTHON_SYNC))
 def test_no_host_synchronisation(name, monkeypatch):
     # PCGrad's CPU path uses numpy views of CPU memory (no sync there); check the device path
     monkeypatch.setattr("heterovae.moo.pcgrad.NUMPY_ON_CPU", False)
