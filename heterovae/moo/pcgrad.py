@@ -56,21 +56,27 @@ def projection_coefficients(M: Tensor, orders: Tensor) -> Tensor:
     diag = M.diagonal()
     ok = diag > tiny(M.dtype)
     inv_sq_norm = torch.where(ok, 1 / torch.where(ok, diag, torch.ones_like(diag)), 0)
+    # Gather once, before the sequential loop, the Gram rows and inverse squared
+    # norms each step needs: step s projects task i against g_{orders[i, s]}.
     if NUMPY_ON_CPU and M.device.type == "cpu":
-        C = _project_steps(M.numpy(), orders.numpy(), inv_sq_norm.numpy(), np.eye(M.shape[0], dtype=M.numpy().dtype),
-                           np.arange(M.shape[0]))
+        steps = orders.numpy().T
+        C = _project_steps(M.numpy()[steps], inv_sq_norm.numpy()[steps], orders.numpy().T,
+                           np.eye(M.shape[0], dtype=M.numpy().dtype), np.arange(M.shape[0]), np.minimum)
         return torch.from_numpy(C)
+    steps = orders.T
     K = M.shape[0]
-    return _project_steps(M, orders, inv_sq_norm, torch.eye(K, dtype=M.dtype, device=M.device),
-                          torch.arange(K, device=M.device))
+    return _project_steps(M[steps], inv_sq_norm[steps], steps, torch.eye(K, dtype=M.dtype, device=M.device),
+                          torch.arange(K, device=M.device), torch.clamp_max)
 
 
-def _project_steps(M, orders, inv_sq_norm, C, rows):
-    """The K-1 projection steps; written once for numpy arrays and torch tensors."""
-    for s in range(orders.shape[1]):
-        j = orders[:, s]
-        dots = (C * M[j]).sum(1)  # <g_i^PC, g_j> = (C M)[i, j], M symmetric
-        C[rows, j] -= dots.clip(None, 0) * inv_sq_norm[j]  # (rows, j) pairs are distinct
+def _project_steps(M_rows, inv_sq_norms, steps, C, rows, minimum):
+    """The K-1 projection steps; written once for numpy arrays and torch tensors.
+
+    ``M_rows[s, i] = M[orders[i, s]]``, ``inv_sq_norms[s, i] = 1 / ||g_{orders[i, s]}||^2``.
+    """
+    for s in range(steps.shape[0]):
+        dots = (C * M_rows[s]).sum(1)  # <g_i^PC, g_j> = (C M)[i, j], M symmetric
+        C[rows, steps[s]] -= minimum(dots, 0) * inv_sq_norms[s]  # (row, j) pairs are distinct
     return C
 
 
