@@ -39,7 +39,7 @@ def projection_coefficients(M: Tensor, orders: Tensor) -> Tensor:
     ``g_{orders[i, s]}``), with no host synchronisation and no n-sized work
     besides the Gram matrix and the final ``C.sum(0) @ G``. On the CPU the
     K-1 tiny steps run in numpy (on the same memory), whose per-operation
-    overhead is several times smaller than torch's.
+    overhead on K x K arrays is smaller than torch's.
 
     Parameters
     ----------
@@ -59,9 +59,9 @@ def projection_coefficients(M: Tensor, orders: Tensor) -> Tensor:
     # Gather once, before the sequential loop, the Gram rows and inverse squared
     # norms each step needs: step s projects task i against g_{orders[i, s]}.
     if NUMPY_ON_CPU and M.device.type == "cpu":
-        steps = orders.numpy().T
-        C = _project_steps(M.numpy()[steps], inv_sq_norm.numpy()[steps], orders.numpy().T,
-                           np.eye(M.shape[0], dtype=M.numpy().dtype), np.arange(M.shape[0]), np.minimum)
+        Mn, steps = M.numpy(), orders.numpy().T
+        C = _project_steps(Mn[steps], inv_sq_norm.numpy()[steps], steps,
+                           np.eye(len(Mn), dtype=Mn.dtype), np.arange(len(Mn)), np.minimum)
         return torch.from_numpy(C)
     steps = orders.T
     K = M.shape[0]
