@@ -37,6 +37,11 @@ class Aggregator(nn.Module):
     magnitude : MagnitudeMethod or None
     direction : DirectionMethod or None
     rescale : bool, default=True
+    check_finite : bool, default=True
+        Raise a ``ValueError`` naming the offending tasks when ``G`` (or the
+        losses) contain NaN or inf, instead of letting the methods fail
+        obscurely or return NaN. On CUDA the check is one host
+        synchronisation per call; turn it off for synchronisation-free steps.
 
     Notes
     -----
@@ -45,7 +50,8 @@ class Aggregator(nn.Module):
     """
 
     def __init__(self, magnitude: Optional[MagnitudeMethod] = None,
-                 direction: Optional[DirectionMethod] = None, rescale: bool = True):
+                 direction: Optional[DirectionMethod] = None, rescale: bool = True,
+                 check_finite: bool = True):
         super().__init__()
         if magnitude is not None and not isinstance(magnitude, MagnitudeMethod):
             raise TypeError(f"magnitude must be a MagnitudeMethod or None, got {type(magnitude).__name__}")
@@ -53,9 +59,12 @@ class Aggregator(nn.Module):
             raise TypeError(f"direction must be a DirectionMethod or None, got {type(direction).__name__}")
         if not isinstance(rescale, bool):
             raise TypeError(f"rescale must be a bool, got {rescale!r}")
+        if not isinstance(check_finite, bool):
+            raise TypeError(f"check_finite must be a bool, got {check_finite!r}")
         self.magnitude = magnitude
         self.direction = direction
         self.rescale = rescale
+        self.check_finite = check_finite
 
     @property
     def spec(self):
@@ -68,7 +77,7 @@ class Aggregator(nn.Module):
         return self.magnitude is not None and self.magnitude.needs_losses
 
     def extra_repr(self) -> str:
-        return f"rescale={self.rescale}"
+        return f"rescale={self.rescale}, check_finite={self.check_finite}"
 
     def forward(self, G: Tensor, losses: Optional[Tensor] = None) -> Tensor:
         """Aggregate ``G`` ([K, n]); ``losses`` ([K], detached) feed GradNorm.
@@ -78,6 +87,8 @@ class Aggregator(nn.Module):
         """
         G = check_gradient_matrix(G)
         losses = check_losses(losses, G, self.needs_losses, "aggregator")
+        if self.check_finite:
+            _check_finite(G, losses)
         with torch.no_grad():
             T = TaskGradients(G.detach())
             if self.magnitude is not None:
@@ -94,3 +105,16 @@ class Aggregator(nn.Module):
             ok = norm_d > tiny(d.dtype)
             target = torch.linalg.vector_norm(G.detach().sum(0))
             return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
+
+
+def _check_finite(G: Tensor, losses: Optional[Tensor]) -> None:
+    bad_rows = ~torch.isfinite(G).all(dim=1)
+    if losses is not None:
+        bad_losses = ~torch.isfinite(losses)
+        bad_rows = bad_rows | bad_losses
+    if bad_rows.any():
+        tasks = bad_rows.nonzero().flatten().tolist()
+        raise ValueError(
+            f"the task gradients (or losses) of task(s) {tasks} contain NaN or inf; "
+            "the per-task losses are not finite (check the data and the learning rate)"
+        )

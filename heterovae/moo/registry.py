@@ -145,7 +145,7 @@ def _instantiate(name: str, n_tasks: int, params: dict):
 
 
 def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
-          rescale: bool = True) -> Optional[Aggregator]:
+          rescale: bool = True, check_finite: bool = True) -> Optional[Aggregator]:
     """Build the aggregator a spec names.
 
     Parameters
@@ -158,6 +158,8 @@ def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
         Hyperparameters keyed by method name, e.g.
         ``{"gradnorm": {"alpha": 1.5}, "graddrop": {"leakage": 0.2}}``.
     rescale : bool, default=True
+        See :class:`~heterovae.moo.aggregator.Aggregator`.
+    check_finite : bool, default=True
         See :class:`~heterovae.moo.aggregator.Aggregator`.
 
     Returns
@@ -175,6 +177,7 @@ def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
         magnitude=None if magnitude == "none" else _instantiate(magnitude, n_tasks, params.get(magnitude, {})),
         direction=None if direction == "none" else _instantiate(direction, n_tasks, params.get(direction, {})),
         rescale=rescale,
+        check_finite=check_finite,
     )
 
 

@@ -67,6 +67,19 @@ def test_does_not_modify_its_input_and_has_no_graph():
     assert torch.equal(G.detach(), before)
 
 
+@pytest.mark.parametrize("spec", [s for s in cocktail(include_newer=True) if s is not None])
+def test_non_finite_input_names_the_tasks(spec):
+    G = conflicting_matrix()
+    G[2, 3] = float("nan")
+    G[4, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"task\(s\) \[2, 4\] contain NaN or inf"):
+        build(spec, 6)(G, torch.ones(6, dtype=G.dtype))
+    losses = torch.ones(6, dtype=G.dtype)
+    losses[1] = float("nan")
+    with pytest.raises(ValueError, match=r"task\(s\) \[1\]"):
+        build(spec, 6)(conflicting_matrix(), losses)
+
+
 def test_type_checks():
     with pytest.raises(TypeError, match="magnitude must be a MagnitudeMethod"):
         Aggregator(magnitude=PCGrad())
