@@ -31,7 +31,7 @@ def _normalise(M: np.ndarray):
     M = 0.5 * (M + M.T)
     scale = float(np.max(np.diag(M))) if M.size else 0.0
     if not np.isfinite(scale):
-        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN)")
+        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN, or its squared norms overflow)")
     if scale <= 0.0:
         return None
     return M / scale
@@ -88,7 +88,7 @@ def solve_lower_bounded_qp(M: np.ndarray, lower: np.ndarray) -> np.ndarray:
     lower = np.atleast_2d(np.asarray(lower, dtype=np.float64))
     M = 0.5 * (M + M.T)
     if not np.all(np.isfinite(M)):
-        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN)")
+        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN, or its squared norms overflow)")
     norms = np.sqrt(np.maximum(np.diag(M), 0.0))
     live = norms > np.finfo(np.float64).tiny
     out = np.zeros_like(lower)

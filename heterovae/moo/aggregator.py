@@ -38,10 +38,12 @@ class Aggregator(nn.Module):
     direction : DirectionMethod or None
     rescale : bool, default=True
     check_finite : bool, default=True
-        Raise a ``ValueError`` naming the offending tasks when ``G`` (or the
-        losses) contain NaN or inf, instead of letting the methods fail
-        obscurely or return NaN. On CUDA the check is one host
-        synchronisation per call; turn it off for synchronisation-free steps.
+        Never return a non-finite gradient: raise a ``ValueError`` naming the
+        offending tasks when ``G`` (or the losses) contain NaN or inf, or
+        saying that the gradients overflow when they are finite but their
+        Gram matrix is not. Costs one check of the output, which on CUDA is
+        one host synchronisation per call; turn it off for
+        synchronisation-free steps.
 
     Notes
     -----
@@ -87,33 +89,61 @@ class Aggregator(nn.Module):
         """
         G = check_gradient_matrix(G)
         losses = check_losses(losses, G, self.needs_losses, "aggregator")
-        if self.check_finite:
-            _check_finite(G, losses)
         with torch.no_grad():
-            T = TaskGradients(G.detach())
-            if self.magnitude is not None:
-                # a magnitude method validates nothing more; call its core directly
-                # so it shares the Gram matrix with the direction method
-                T = T.scaled(self.magnitude._weights(T, losses))
-            if self.direction is not None:
-                d = self.direction._combine(T)
-            else:
-                d = T.combine(torch.ones(T.K, dtype=T.dtype, device=T.device))
-            if not self.rescale:
-                return d
-            norm_d = torch.linalg.vector_norm(d)
-            ok = norm_d > tiny(d.dtype)
-            target = torch.linalg.vector_norm(G.detach().sum(0))
-            return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
+            G = G.detach()
+            try:
+                d = self._aggregate(G, losses)
+            except (torch.linalg.LinAlgError, ValueError) as error:
+                if self.check_finite:
+                    _check_finite_input(G, losses)
+                if isinstance(error, torch.linalg.LinAlgError):
+                    raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}") from error
+                raise
+            # one check of the output (a single host sync); inputs are only
+            # inspected when it fails, to name the tasks at fault
+            if self.check_finite and not bool(torch.isfinite(_checksum(d, losses, self.needs_losses))):
+                _check_finite_input(G, losses)
+                if not bool(torch.isfinite(d).all()):
+                    raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}")
+            return d
+
+    def _aggregate(self, G: Tensor, losses: Optional[Tensor]) -> Tensor:
+        T = TaskGradients(G)
+        if self.magnitude is not None:
+            # call the method's core directly (G is validated) so that it shares
+            # the Gram matrix with the direction method
+            T = T.scaled(self.magnitude._weights(T, losses))
+        if self.direction is not None:
+            d = self.direction._combine(T)
+        else:
+            d = T.combine(torch.ones(T.K, dtype=T.dtype, device=T.device))
+        if not self.rescale:
+            return d
+        norm_d = torch.linalg.vector_norm(d)
+        ok = norm_d > tiny(d.dtype)
+        target = torch.linalg.vector_norm(G.sum(0))
+        return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
 
 
-def _check_finite(G: Tensor, losses: Optional[Tensor]) -> None:
+def _checksum(d: Tensor, losses: Optional[Tensor], use_losses: bool) -> Tensor:
+    """A scalar that is non-finite if ``d`` (or the losses a method reads) is: NaN and inf survive sums."""
+    total = d.sum()
+    return total + losses.sum() if use_losses and losses is not None else total
+
+
+_OVERFLOW_HINT = (
+    "the combined gradient is not finite although every task gradient is: their "
+    "squared norms overflow the dtype (the methods work on the Gram matrix G G^T); "
+    "the gradients are exploding -- lower the learning rate or use float64"
+)
+
+
+def _check_finite_input(G: Tensor, losses: Optional[Tensor]) -> None:
     bad_rows = ~torch.isfinite(G).all(dim=1)
     if losses is not None:
-        bad_losses = ~torch.isfinite(losses)
-        bad_rows = bad_rows | bad_losses
-    if bad_rows.any():
-        tasks = bad_rows.nonzero().flatten().tolist()
+        bad_rows = bad_rows | ~torch.isfinite(losses)
+    tasks = bad_rows.nonzero().flatten().tolist()
+    if tasks:
         raise ValueError(
             f"the task gradients (or losses) of task(s) {tasks} contain NaN or inf; "
             "the per-task losses are not finite (check the data and the learning rate)"

@@ -35,7 +35,9 @@ class GradNorm(MagnitudeMethod):
     Everything stays on ``G``'s device with no host synchronisation.
 
     Losses must be positive (they are ratios against their initial values);
-    they are clamped at ``1e-12`` so a zero loss cannot produce NaN.
+    they are clamped at ``1e-12`` so a zero loss cannot produce NaN. A
+    non-finite loss contributes no gradient and is not recorded as an
+    initial loss (the :class:`~heterovae.moo.Aggregator` raises on it).
 
     Parameters
     ----------
@@ -81,7 +83,7 @@ class GradNorm(MagnitudeMethod):
 
         losses = losses.clamp_min(1e-12)
         init = self.initial_losses
-        init.copy_(torch.where(torch.isnan(init), losses.to(init.dtype), init))
+        init.copy_(torch.where(torch.isnan(init) & torch.isfinite(losses), losses.to(init.dtype), init))
 
         wg = w.to(T.dtype)
         norms = T.row_norms()
@@ -90,6 +92,9 @@ class GradNorm(MagnitudeMethod):
         rate = ratio / ratio.mean()
         target = weighted.mean() * rate**self.alpha
         grad = (torch.sign(weighted - target) * norms).to(w.dtype)
+        # a non-finite loss (or a not yet recorded initial loss) must not poison
+        # the parameter; the aggregator reports non-finite losses as errors
+        grad = torch.where(torch.isfinite(grad), grad, torch.zeros_like(grad))
         if w.grad is None:
             w.grad = grad
         else:

@@ -60,8 +60,9 @@ def projection_coefficients(M: Tensor, orders: Tensor) -> Tensor:
     # norms each step needs: step s projects task i against g_{orders[i, s]}.
     if NUMPY_ON_CPU and M.device.type == "cpu":
         Mn, steps = M.numpy(), orders.numpy().T
-        C = _project_steps(Mn[steps], inv_sq_norm.numpy()[steps], steps,
-                           np.eye(len(Mn), dtype=Mn.dtype), np.arange(len(Mn)), np.minimum)
+        with np.errstate(all="ignore"):  # like torch: non-finite input gives non-finite output
+            C = _project_steps(Mn[steps], inv_sq_norm.numpy()[steps], steps,
+                               np.eye(len(Mn), dtype=Mn.dtype), np.arange(len(Mn)), np.minimum)
         return torch.from_numpy(C)
     steps = orders.T
     K = M.shape[0]

@@ -76,8 +76,11 @@ def test_non_finite_input_names_the_tasks(spec):
         build(spec, 6)(G, torch.ones(6, dtype=G.dtype))
     losses = torch.ones(6, dtype=G.dtype)
     losses[1] = float("nan")
-    with pytest.raises(ValueError, match=r"task\(s\) \[1\]"):
-        build(spec, 6)(conflicting_matrix(), losses)
+    if "gradnorm" in spec:  # the only method that reads the losses
+        with pytest.raises(ValueError, match=r"task\(s\) \[1\]"):
+            build(spec, 6)(conflicting_matrix(), losses)
+    else:
+        assert torch.isfinite(build(spec, 6)(conflicting_matrix(), losses)).all()
 
 
 def test_type_checks():
@@ -192,3 +195,13 @@ def test_cocktail_is_a_grid_search_value():
         est = clone(_Estimator().set_params(**params))
         assert est.moo == params["moo"]
         build(est.moo, 5)
+
+
+@pytest.mark.parametrize("spec", [s for s in cocktail(include_newer=True) if s is not None])
+def test_overflowing_finite_gradients_raise_instead_of_nan(spec):
+    # finite entries whose squares overflow float32: the Gram matrix and the norm
+    # of the plain sum (for rescaling) are not finite
+    G = torch.full((3, 10), 3e37)
+    G[1] *= -1
+    with pytest.raises(ValueError, match="overflow"):
+        build(spec, 3)(G, torch.ones(3))

@@ -132,3 +132,13 @@ def test_zero_losses_do_not_produce_nan():
     method.weights(G, torch.zeros(2, dtype=G.dtype))
     w = method.weights(G, torch.zeros(2, dtype=G.dtype))
     assert torch.isfinite(w).all() and torch.isfinite(method.weight.grad).all()
+
+
+def test_non_finite_losses_do_not_poison_the_weights():
+    G = _rows_with_norms([1.0, 2.0, 3.0])
+    method = GradNorm(3).double()
+    method.weights(G, torch.tensor([float("nan"), 1.0, 2.0], dtype=G.dtype))
+    assert torch.isfinite(method.weight.grad).all()
+    assert torch.isnan(method.initial_losses[0]) and method.initial_losses[1] == 1.0
+    method.weights(G, torch.tensor([3.0, 1.0, 2.0], dtype=G.dtype))
+    assert method.initial_losses[0] == 3.0  # recorded once a finite value arrives
