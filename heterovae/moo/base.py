@@ -19,6 +19,7 @@ the input first, so every method fails the same way on bad input.
 from __future__ import annotations
 
 import abc
+import inspect
 import numbers
 from typing import ClassVar, Optional
 
@@ -72,7 +73,8 @@ def check_hyperparameter(name: str, value, *, kind=numbers.Real, low=None, high=
     """Validate one scalar hyperparameter; raise ``ValueError`` naming it."""
     where = f"{method}: " if method else ""
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{where}{name} must be a {kind.__name__.lower()}, got {value!r}")
+        what = {numbers.Integral: "an integer", numbers.Real: "a real number"}.get(kind, kind.__name__)
+        raise ValueError(f"{where}{name} must be {what}, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
         raise ValueError(f"{where}{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
     if high is not None and (value > high or (high_open and value == high)):
@@ -94,8 +96,6 @@ class _MethodBase(nn.Module, abc.ABC):
     needs_n_tasks: ClassVar[bool] = False
 
     def extra_repr(self) -> str:
-        import inspect
-
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return ", ".join(f"{p}={getattr(self, p)!r}" for p in names if hasattr(self, p))
 

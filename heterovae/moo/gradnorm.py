@@ -6,6 +6,8 @@ Deep Multitask Networks", ICML 2018.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor, nn
 
@@ -56,16 +58,16 @@ class GradNorm(MagnitudeMethod):
 
     def __init__(self, n_tasks: int, alpha: float = 1.5, min_weight: float = 1e-3):
         super().__init__()
-        check_hyperparameter("n_tasks", n_tasks, kind=int, low=1, method=self.name)
+        check_hyperparameter("n_tasks", n_tasks, kind=numbers.Integral, low=1, method=self.name)
         check_hyperparameter("alpha", alpha, low=0, method=self.name)
         check_hyperparameter("min_weight", min_weight, low=0, high=1, low_open=True, high_open=True,
                              method=self.name)
-        self.n_tasks = n_tasks
+        self.n_tasks = int(n_tasks)
         self.alpha = alpha
         self.min_weight = min_weight
-        self.weight = nn.Parameter(torch.ones(n_tasks))
+        self.weight = nn.Parameter(torch.ones(self.n_tasks))
         # NaN marks "not seen yet"; filled in without a host-side branch
-        self.register_buffer("initial_losses", torch.full((n_tasks,), float("nan")))
+        self.register_buffer("initial_losses", torch.full((self.n_tasks,), float("nan")))
 
     def reset(self) -> None:
         """Forget the initial losses and restart from uniform weights."""

@@ -9,6 +9,8 @@ shared representation instead of the shared parameters -- exactly our ``G``.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -115,9 +117,9 @@ class MGDAUB(MagnitudeMethod):
         super().__init__()
         if solver not in _SOLVERS:
             raise ValueError(f"mgda-ub: solver must be one of {', '.join(_SOLVERS)}, got {solver!r}")
-        check_hyperparameter("max_iter", max_iter, kind=int, low=0, method=self.name)
+        check_hyperparameter("max_iter", max_iter, kind=numbers.Integral, low=0, method=self.name)
         self.solver = solver
-        self.max_iter = max_iter
+        self.max_iter = int(max_iter)
 
     def _weights(self, T, losses) -> Tensor:
         if T.K == 1:

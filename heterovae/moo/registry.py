@@ -11,6 +11,7 @@ A *spec* names the methods to use:
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Dict, List, Mapping, Optional, Tuple, Type
 
 from .aggregator import Aggregator
@@ -169,8 +170,9 @@ def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
     """
     magnitude, direction = validate_spec(spec)
     params = validate_method_params(method_params)
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
         raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+    n_tasks = int(n_tasks)
     if magnitude == "none" and direction == "none":
         return None
     return Aggregator(

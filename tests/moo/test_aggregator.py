@@ -205,3 +205,14 @@ def test_overflowing_finite_gradients_raise_instead_of_nan(spec):
     G[1] *= -1
     with pytest.raises(ValueError, match="overflow"):
         build(spec, 3)(G, torch.ones(3))
+
+
+def test_numpy_integers_are_accepted():
+    """Grid searches often produce numpy scalars."""
+    import numpy as np
+
+    agg = build(("gradnorm", "pcgrad"), np.int64(4), {"pcgrad": {"seed": np.int64(3)}})
+    assert agg.magnitude.n_tasks == 4 and agg.direction.seed == 3
+    assert build("mgda-ub", 4, {"mgda-ub": {"max_iter": np.int32(7)}}).magnitude.max_iter == 7
+    with pytest.raises(ValueError, match="max_iter must be an integer, got 2.5"):
+        build("mgda-ub", 4, {"mgda-ub": {"max_iter": 2.5}})
