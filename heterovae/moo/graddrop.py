@@ -29,9 +29,13 @@ class GradDrop(SeededMixin, DirectionMethod):
     becomes ``l_k g_k + (1 - l_k) mask_k * g_k`` with leakage ``l_k``; the
     combined gradient is their sum. A single task is kept whole (P is 0 or 1).
 
-    The coordinates are those of ``G``'s rows, i.e. batch element times
-    feature (the paper also offers summing over the batch before computing
-    ``P``; we keep the per-sample signs, which the flattened ``G`` carries).
+    This is the combination step of the paper's Algorithm 1 applied to the
+    matrix ``G``, whose coordinates are batch element times feature (as
+    torchjd's GradDrop aggregator does). The paper's layer-level version also
+    multiplies the gradients by the sign of the layer's activations and sums
+    them over the batch before computing ``P`` (one purity per feature); ``G``
+    does not carry the activations, so here each sample's coordinate has its
+    own purity and draw.
 
     Parameters
     ----------

@@ -1,6 +1,5 @@
 """UPGrad and DualProj: projections onto the dual cone, checked against SLSQP."""
 
-import numpy as np
 import pytest
 import torch
 from scipy.optimize import minimize
