@@ -104,3 +104,26 @@ def test_module_form_and_errors():
         moo_expand(y, None)
     with pytest.raises(ValueError, match=r"losses must have shape \[n_tasks\]"):
         moo_expand(y, build("gradnorm", K), losses=torch.ones(K + 1), n_tasks=K)
+
+
+def test_gradnorm_trains_through_the_layer_with_the_model_optimizer():
+    trunk, heads = _model()
+    x, t = _data()
+    layer = MOOExpand(build(("gradnorm", "pcgrad"), K, {"pcgrad": {"seed": 0}}), K).double()
+    model = nn.ModuleList([trunk, heads, layer])
+    gradnorm = layer.aggregator.magnitude
+    assert any(p is gradnorm.weight for p in model.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    buffer = torch.empty(K, dtype=torch.float64)
+    for _ in range(15):
+        opt.zero_grad()
+        ys = layer(trunk(x), losses=buffer)
+        losses = _losses(heads, ys, t)
+        buffer.copy_(losses.detach())
+        losses.sum().backward()
+        opt.step()
+    w = gradnorm.weights(torch.randn(K, 3, dtype=torch.float64), buffer)  # projects onto the feasible set
+    assert torch.isfinite(w).all() and (w > 0).all()
+    assert w.sum().item() == pytest.approx(K)
+    assert not torch.allclose(w, torch.ones(K, dtype=torch.float64))  # the optimizer moved them
+    assert "2.aggregator.magnitude.weight" in model.state_dict()
