@@ -101,7 +101,7 @@ def main() -> None:
     cases = [
         ("gradnorm", None), ("mgda-ub", None),
         ("mgda-ub (frank-wolfe, 100 it.)", {"mgda-ub": {"solver": "frank-wolfe", "max_iter": 100}}),
-        ("imtlg", None), ("pcgrad", None), ("graddrop", None), ("upgrad", None), ("dualproj", None),
+        ("imtlg", None), ("nash-mtl", None), ("pcgrad", None), ("graddrop", None), ("upgrad", None), ("dualproj", None),
         ("aligned-mtl", None), (("imtlg", "pcgrad"), None), (("mgda-ub", "pcgrad"), None),
     ]
     rows = []

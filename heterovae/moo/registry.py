@@ -22,6 +22,7 @@ from .graddrop import GradDrop
 from .gradnorm import GradNorm
 from .imtlg import IMTLG
 from .mgda import MGDAUB
+from .nash_mtl import NashMTL
 from .pcgrad import PCGrad
 from .upgrad import UPGrad
 
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: name -> class of every magnitude method.
-MAGNITUDE_METHODS: Dict[str, Type[MagnitudeMethod]] = {cls.name: cls for cls in (GradNorm, MGDAUB, IMTLG)}
+MAGNITUDE_METHODS: Dict[str, Type[MagnitudeMethod]] = {cls.name: cls for cls in (GradNorm, MGDAUB, IMTLG, NashMTL)}
 #: name -> class of every direction method.
 DIRECTION_METHODS: Dict[str, Type[DirectionMethod]] = {
     cls.name: cls for cls in (PCGrad, GradDrop, UPGrad, DualProj, AlignedMTL)
@@ -189,15 +190,15 @@ def cocktail(include_newer: bool = False) -> List[Optional[Tuple[str, str]]]:
     With ``include_newer=False`` these are the 12 combinations of Javaloy et
     al.: ``{none, gradnorm, mgda-ub, imtlg} x {none, graddrop, pcgrad}``, with
     the ``("none", "none")`` combination written as ``None`` (plain training).
-    ``include_newer=True`` adds the direction methods UPGrad, DualProj and
-    Aligned-MTL (4 x 6 = 24 specs).
+    ``include_newer=True`` adds the magnitude method Nash-MTL and the
+    direction methods UPGrad, DualProj and Aligned-MTL (5 x 6 = 30 specs).
 
     Examples
     --------
     >>> GridSearchCV(HeterogeneousVAEImputer(), {"moo": heterovae.moo.cocktail()})  # doctest: +SKIP
     """
-    magnitudes = PAPER_MAGNITUDE
-    directions = PAPER_DIRECTION + (
-        tuple(d for d in DIRECTION_METHODS if d not in PAPER_DIRECTION) if include_newer else ()
-    )
+    magnitudes, directions = PAPER_MAGNITUDE, PAPER_DIRECTION
+    if include_newer:
+        magnitudes += tuple(m for m in MAGNITUDE_METHODS if m not in PAPER_MAGNITUDE)
+        directions += tuple(d for d in DIRECTION_METHODS if d not in PAPER_DIRECTION)
     return [None if (m, d) == ("none", "none") else (m, d) for m in magnitudes for d in directions]

@@ -179,7 +179,8 @@ def test_cocktail_has_the_twelve_paper_combinations():
 def test_cocktail_with_newer_methods():
     specs = cocktail(include_newer=True)
     canonical = {validate_spec(s) for s in specs}
-    assert len(specs) == len(canonical) == 4 * (len(DIRECTION_METHODS) + 1) == 24
+    assert len(specs) == len(canonical) == (len(MAGNITUDE_METHODS) + 1) * (len(DIRECTION_METHODS) + 1) == 30
+    assert {m for m, _ in canonical} == {"none", *MAGNITUDE_METHODS}
     assert {d for _, d in canonical} == {"none", *DIRECTION_METHODS}
 
 

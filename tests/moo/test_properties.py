@@ -20,7 +20,7 @@ NO_PYTHON_SYNC = SYNC_FREE | {"imtlg", "aligned-mtl"}
 
 
 def test_registries_cover_every_method():
-    assert set(MAGNITUDE_METHODS) == {"gradnorm", "mgda-ub", "imtlg"}
+    assert {"gradnorm", "mgda-ub", "imtlg"} <= set(MAGNITUDE_METHODS)
     assert {"pcgrad", "graddrop"} <= set(DIRECTION_METHODS)
     assert len(DIRECTION_METHODS) >= 4  # at least two newer methods
     for name, cls in ALL_METHODS.items():
