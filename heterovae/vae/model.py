@@ -142,7 +142,10 @@ class HeterogeneousVAE(nn.Module):
         n_rows = x.shape[0]
         column_nll = -log_lik.sum(0) / n_rows
         kl = gaussian_kl(loc, scale).mean()
-        self.heads.state.losses = column_nll.detach()
+        # GradNorm reads loss *ratios*, which need positive losses; a column's
+        # NLL can be negative (densities), exp(NLL) is positive and its ratio
+        # exp(L_t - L_0) is the inverse likelihood ratio of the column.
+        self.heads.state.losses = torch.exp(column_nll.detach().clamp(max=80.0))
         return {"loss": column_nll.sum() + self.kl_weight * kl, "column_nll": column_nll.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
