@@ -22,7 +22,8 @@ dense problems), which needs a positive-definite Hessian. Gram matrices are
 only semi-definite (two equal task gradients make them singular) and carry
 round-off, so the reduced Hessian is shifted by ``max(0, -lambda_min) +
 ridge * scale`` times the identity, ``scale`` being its largest diagonal
-entry. A clearly indefinite matrix (``lambda_min < -psd_tol * scale``) is an
+entry (or of the linear term, for a problem that is linear on the simplex).
+A clearly indefinite matrix (``lambda_min < -psd_tol * scale``) is an
 error rather than something to paper over. The result is clipped at zero and
 renormalised, so it lies exactly on the simplex.
 """
@@ -48,9 +49,9 @@ def _reduced_problem(u: np.ndarray):
 def _solve_reduced(g, lin, ridge, psd_tol):
     k1 = g.shape[0]
     lam_min = np.linalg.eigvalsh(g)[0]
-    scale = float(np.max(np.abs(np.diag(g))))
+    scale = float(max(np.abs(np.diag(g)).max(), np.abs(lin).max()))
     if not scale > 0:
-        # U is constant on the simplex: every feasible point is optimal.
+        # w^T U w is constant on the simplex: every feasible point is optimal.
         return np.full(k1 + 1, 1.0 / (k1 + 1))
     if lam_min < -psd_tol * scale:
         raise ValueError(
