@@ -5,8 +5,8 @@ per particle, so its cost grows with M; MT-SGD solves a single K x K QP per
 step on top of SVGD's work. Problem: the three 2-D Gaussian mixtures of
 ``examples/mtsgd_toy_gaussians.py`` (K = 3), Adam, one thread.
 
-Each cell is the median wall time of ``--repeats`` consecutive
-``MultiTargetSampler.step()`` calls (scores by autograd, kernel, direction,
+Each cell is the median wall time of ``--repeats``
+``MultiTargetSampler.step()`` calls (the three methods take turns) (scores by autograd, kernel, direction,
 QP(s), optimizer step) after ``--warmup`` untimed steps; the "x SVGD" columns
 divide by the SVGD time of the same M measured in the same run, which is
 the number to compare across machines.
@@ -34,18 +34,23 @@ from heterovae.mtsgd import MultiTargetSampler  # noqa: E402
 METHODS = ("svgd", "mt-sgd", "moo-svgd")
 
 
-def time_steps(method, m, repeats, warmup, seed=0):
-    torch.manual_seed(seed)
+def time_steps(m, repeats, warmup, seed=0):
+    """Median step time of every method; the methods take turns step by step
+    so that a burst of load on the (shared) machine hits all of them alike."""
     targets = [mixture_log_prob(mu) for mu in MIXTURES]
+    torch.manual_seed(seed)
     x0 = torch.randn(m, 2) * math.sqrt(5.0)
-    sampler = MultiTargetSampler(targets, x0, method=method, lr=3e-2)
-    sampler.run(warmup)
-    times = []
+    samplers = {
+        meth: MultiTargetSampler(targets, x0, method=meth, lr=3e-2).run(warmup)
+        for meth in METHODS
+    }
+    times = {meth: [] for meth in METHODS}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        sampler.step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for meth, sampler in samplers.items():
+            t0 = time.perf_counter()
+            sampler.step()
+            times[meth].append(time.perf_counter() - t0)
+    return {meth: statistics.median(t) for meth, t in times.items()}
 
 
 def main():
@@ -64,7 +69,7 @@ def main():
     print("| M | SVGD (ms) | MT-SGD (ms) | MOO-SVGD (ms) | MT-SGD x SVGD | MOO-SVGD x SVGD |")
     print("|---:|---:|---:|---:|---:|---:|")
     for m in args.particles:
-        t = {meth: time_steps(meth, m, args.repeats, args.warmup) * 1e3 for meth in METHODS}
+        t = {meth: sec * 1e3 for meth, sec in time_steps(m, args.repeats, args.warmup).items()}
         print(f"| {m} | {t['svgd']:.2f} | {t['mt-sgd']:.2f} | {t['moo-svgd']:.2f} | "
               f"{t['mt-sgd'] / t['svgd']:.2f} | {t['moo-svgd'] / t['svgd']:.2f} |", flush=True)
 
