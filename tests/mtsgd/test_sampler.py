@@ -23,8 +23,8 @@ def gaussian_mixture(means, weights=(0.7, 0.3), var=0.5):
     logw = torch.log(torch.tensor(weights, dtype=torch.float32))
 
     def log_prob(x):
-        d2 = ((x[:, None, :] - mu.to(x.dtype)) ** 2).sum(-1)
-        return torch.logsumexp(logw.to(x.dtype) - d2 / (2 * var), dim=1)
+        d2 = ((x[:, None, :] - mu.to(x)) ** 2).sum(-1)
+        return torch.logsumexp(logw.to(x) - d2 / (2 * var), dim=1)
 
     return log_prob
 
@@ -41,7 +41,7 @@ FAR_MODES = torch.tensor([[4.0, -4.0], [-4.0, 4.0], [-3.0, -3.0]])
 
 def quadratic(center):
     c = torch.tensor(center)
-    return lambda x: -0.5 * ((x - c.to(x.dtype)) ** 2).sum(1)
+    return lambda x: -0.5 * ((x - c.to(x)) ** 2).sum(1)
 
 
 def test_grad_is_minus_the_direction_so_sgd_moves_along_it():
@@ -216,3 +216,15 @@ def test_bad_n_steps():
     sampler = MultiTargetSampler(TOY_TARGETS, torch.zeros(3, 2))
     with pytest.raises(ValueError, match="n_steps"):
         sampler.run(-1)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("method", ["mt-sgd", "svgd", "moo-svgd"])
+def test_cuda_matches_cpu(method):
+    torch.manual_seed(6)
+    x0 = torch.randn(12, 2, dtype=torch.float64)
+    cpu = MultiTargetSampler(TOY_TARGETS, x0, method=method).run(5)
+    gpu = MultiTargetSampler(TOY_TARGETS, x0, method=method, device="cuda").run(5)
+    assert gpu.particles.device.type == "cuda"
+    torch.testing.assert_close(gpu.particles.detach().cpu(), cpu.particles.detach())
