@@ -189,6 +189,7 @@ def test_toy_mtsgd_finds_the_joint_region_and_moo_svgd_does_not():
         (dict(method="mgda"), ValueError, "unknown method"),
         (dict(kernel="gauss"), ValueError, "unknown kernel"),
         (dict(lr=-1.0), ValueError, "lr"),
+        (dict(method="svgd", method_options={"alpha": 2.0}), ValueError, "method_options"),
     ],
 )
 def test_bad_construction(kwargs, err, match):
@@ -210,6 +211,16 @@ def test_bad_target_is_named(bad, match):
     sampler = MultiTargetSampler([TOY_TARGETS[0], bad], -torch.ones(4, 2))
     with pytest.raises(ValueError, match=match):
         sampler.step()
+
+
+def test_method_options_reach_the_rule():
+    torch.manual_seed(7)
+    x0 = torch.randn(5, 2, dtype=torch.float64)
+    sampler = MultiTargetSampler(
+        TOY_TARGETS, x0, method="moo-svgd", method_options={"alpha": 0.0}
+    )
+    expected = moo_svgd_direction(x0, sampler.scores(), alpha=0.0)
+    torch.testing.assert_close(sampler.direction()[0], expected)
 
 
 def test_bad_n_steps():
