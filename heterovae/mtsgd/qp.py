@@ -23,8 +23,8 @@ only semi-definite (two equal task gradients make them singular) and carry
 round-off, so the reduced Hessian is shifted by ``max(0, -lambda_min) +
 ridge * scale`` times the identity, ``scale`` being its largest diagonal
 entry (or of the linear term, for a problem that is linear on the simplex).
-A clearly indefinite matrix (``lambda_min < -psd_tol * scale``) is an
-error rather than something to paper over. The result is clipped at zero and
+A clearly indefinite matrix (``lambda_min < -psd_tol * max(scale, max|U|)``)
+is an error rather than something to paper over. The result is clipped at zero and
 renormalised, so it lies exactly on the simplex.
 """
 
@@ -46,8 +46,8 @@ def _reduced_problems(u: np.ndarray):
     return g, lin
 
 
-def _solve_reduced(g, lin, ridge, psd_tol):
-    """Weights (B, K) for a batch of reduced problems."""
+def _solve_reduced(g, lin, u_abs, ridge, psd_tol):
+    """Weights (B, K) for a batch of reduced problems; u_abs = max |U| per matrix."""
     n, k1 = lin.shape
     lam_min = np.linalg.eigvalsh(g)[:, 0]
     diag = np.abs(np.diagonal(g, axis1=1, axis2=2)).max(1)
@@ -55,7 +55,11 @@ def _solve_reduced(g, lin, ridge, psd_tol):
     out = np.full((n, k1 + 1), 1.0 / (k1 + 1))
     # scale == 0: w^T U w is constant on the simplex, every point is optimal.
     live = np.flatnonzero(scale > 0)
-    bad = live[lam_min[live] < -psd_tol * scale[live]]
+    # Round-off in U (often computed in float32) is relative to U's entries,
+    # which can be far larger than the reduced matrix when U carries a big
+    # constant (the Stein trace term), so the tolerance scales with both.
+    tol = psd_tol * np.maximum(scale, u_abs)
+    bad = live[lam_min[live] < -tol[live]]
     if bad.size:
         i = bad[0]
         where = f" (matrix {i} of the batch)" if n > 1 else ""
@@ -86,7 +90,7 @@ def _solve_reduced(g, lin, ridge, psd_tol):
     return out / out.sum(1, keepdims=True)
 
 
-def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-6):
+def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-5):
     """Minimise ``w^T U w`` over the probability simplex.
 
     Parameters
@@ -98,9 +102,10 @@ def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-6):
         Relative ridge added to the reduced Hessian so that quadprog sees a
         strictly positive-definite matrix (see the module docstring). It
         perturbs the minimum by at most ``ridge * scale``.
-    psd_tol : float, default=1e-6
+    psd_tol : float, default=1e-5
         Negative eigenvalues of the reduced Hessian down to ``-psd_tol *
-        scale`` are treated as round-off; below that a ValueError is raised.
+        max(scale, max|U|)`` are treated as round-off (float32 input
+        included); below that a ValueError is raised.
 
     Returns
     -------
@@ -135,7 +140,7 @@ def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-6):
     else:
         batch = 0.5 * (batch + np.swapaxes(batch, -1, -2))
         g, lin = _reduced_problems(batch)
-        out = _solve_reduced(g, lin, ridge, psd_tol)
+        out = _solve_reduced(g, lin, np.abs(batch).max((1, 2)), ridge, psd_tol)
     out = out.reshape(u.shape[:-1])
     if is_tensor:
         return torch.as_tensor(out, dtype=U.dtype, device=U.device)
