@@ -122,6 +122,12 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         Weight of the KL term of the training objective: 1 trains on the
         ELBO; smaller values (a beta-VAE) keep more of each row in the
         latent code.
+    nll_beta : float in [0, 1], default=0.0
+        beta-NLL weighting (Seitzer et al., 2022) of the real and positive
+        columns' training loss: each cell's NLL is multiplied by the
+        predicted ``sigma^(2 beta)`` (held constant), so a hard cell's mean
+        is not starved of gradient by a large predicted variance. 0 trains
+        on the plain likelihood.
     max_epochs : int, default=100
         Passes over the training rows.
     batch_size : int, default=128
@@ -192,6 +198,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         "n_layers": [Interval(Integral, 0, None, closed="left")],
         "cell_dropout": [Interval(Real, 0, 1, closed="left")],
         "kl_weight": [Interval(Real, 0, None, closed="left")],
+        "nll_beta": [Interval(Real, 0, 1, closed="both")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -205,7 +212,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
-                 latent_dim=None, hidden_dim=50, n_layers=3, cell_dropout=0.1, kl_weight=1.0, max_epochs=100,
+                 latent_dim=None, hidden_dim=50, n_layers=3, cell_dropout=0.1, kl_weight=1.0, nll_beta=0.0, max_epochs=100,
                  batch_size=128, lr=1e-3, impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
         self.model = model
@@ -218,6 +225,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         self.n_layers = n_layers
         self.cell_dropout = cell_dropout
         self.kl_weight = kl_weight
+        self.nll_beta = nll_beta
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -241,6 +249,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
             n_layers=self.n_layers,
             cell_dropout=self.cell_dropout,
             kl_weight=self.kl_weight,
+            nll_beta=self.nll_beta,
             aggregator=moo_methods.build(self.moo, n_tasks=n, method_params=self.moo_params,
                                          rescale=self.moo_rescale),
         )

@@ -44,17 +44,22 @@ class HeterogeneousVAE(nn.Module):
     kl_weight : float
         Weight of the KL term in the training loss (1 is the ELBO; below 1
         a beta-VAE that keeps more information in z).
+    nll_beta : float
+        beta of the beta-NLL weighting of Gaussian-type columns
+        (:meth:`heterovae.likelihoods.Likelihood.loss_weight`); 0 is the
+        plain likelihood.
     aggregator : nn.Module or None
         Multi-objective method applied at ``y`` (see :mod:`heterovae.moo`).
     """
 
     def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,
                  hidden_dim: int = 50, n_layers: int = 3, cell_dropout: float = 0.1, kl_weight: float = 1.0,
-                 aggregator: Optional[nn.Module] = None):
+                 nll_beta: float = 0.0, aggregator: Optional[nn.Module] = None):
         super().__init__()
         self.n_columns = len(kinds)
         self.cell_dropout = float(cell_dropout)
         self.kl_weight = float(kl_weight)
+        self.nll_beta = float(nll_beta)
         groups, columns = [], []
         for kind, cls in LIKELIHOODS.items():
             cols = [d for d, k in enumerate(kinds) if k == kind]
@@ -122,6 +127,15 @@ class HeterogeneousVAE(nn.Module):
         parts = [lik.log_prob(r, xg) for lik, r, xg in zip(self.likelihoods, self._split_raw(raw), self._by_group(x))]
         return self._to_columns(parts)
 
+    def training_log_likelihood(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-cell log-likelihood, times the likelihoods' beta-NLL weights when ``nll_beta > 0``."""
+        parts = []
+        for lik, r, xg in zip(self.likelihoods, self._split_raw(raw), self._by_group(x)):
+            lp = lik.log_prob(r, xg)
+            weight = lik.loss_weight(r, self.nll_beta) if self.nll_beta else None
+            parts.append(lp if weight is None else lp * weight)
+        return self._to_columns(parts)
+
     def _encoder_mask(self, observed: torch.Tensor) -> torch.Tensor:
         if self.training and self.cell_dropout > 0:
             keep = torch.rand(observed.shape, device=observed.device) >= self.cell_dropout
@@ -138,7 +152,7 @@ class HeterogeneousVAE(nn.Module):
         x = self.prepare(x, observed)
         loc, scale = self.encode(x, self._encoder_mask(observed))
         z = loc + scale * torch.randn_like(loc)
-        log_lik = self.log_likelihood(self.decode(z), x) * observed
+        log_lik = self.training_log_likelihood(self.decode(z), x) * observed
         n_rows = x.shape[0]
         column_nll = -log_lik.sum(0) / n_rows
         kl = gaussian_kl(loc, scale).mean()
