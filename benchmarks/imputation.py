@@ -20,12 +20,16 @@ Imputers are pluggable: a name maps to a factory ``(specs, random_state) ->``
 object with ``fit(X)`` / ``transform(X)`` on DataFrames with the dtypes of
 ``load_hivae`` (categoricals for discrete columns, NaN = missing). The
 baselines wrap scikit-learn imputers (see ``heterovae/baselines.py``);
-``heterovae`` is the package's ``HeterogeneousVAEImputer``, imported lazily.
+``heterovae`` is the package's ``HeterogeneousVAEImputer``, imported lazily,
+with its defaults; the names of :data:`MODEL_VARIANTS` (``vae``, ``iwae``,
+``dreg``, ``hivae``, each also with ``-moo`` = ``moo=("imtlg", "pcgrad")``)
+pick a model variant (``--vae-params`` applies to every variant).
 
 Example::
 
     python benchmarks/imputation.py --out docs/benchmarks/imputation_baselines.md
     python benchmarks/imputation.py --datasets wine --imputers mean,heterovae
+    python benchmarks/imputation.py --imputers iterative,vae,vae-moo,iwae,hivae-moo
 """
 
 from __future__ import annotations
@@ -53,6 +57,12 @@ from heterovae.metrics import imputation_error  # noqa: E402
 
 DATASETS = ("adult", "credit", "wine", "bank", "diamonds")
 DEFAULT_IMPUTERS = ("mean", "knn", "knn-codes", "iterative", "missforest")
+#: benchmark name -> HeterogeneousVAEImputer parameters of a model variant
+MODEL_VARIANTS = {
+    f"{model}{suffix}": {"model": model, **extra}
+    for model in ("vae", "iwae", "dreg", "hivae")
+    for suffix, extra in (("", {}), ("-moo", {"moo": ("imtlg", "pcgrad")}))
+}
 MISSING_FRACTION = 0.2
 TEST_FRACTION = 0.2
 
@@ -139,7 +149,7 @@ def parse_args(argv=None):
                    help="comma-separated dataset folders (default: %(default)s)")
     p.add_argument("--imputers", default=",".join(DEFAULT_IMPUTERS),
                    help="comma-separated imputers: " + ", ".join(
-                       list(BASELINES) + ["heterovae"]) + " (default: %(default)s)")
+                       list(BASELINES) + ["heterovae"] + list(MODEL_VARIANTS)) + " (default: %(default)s)")
     p.add_argument("--max-rows", type=int, default=10000,
                    help="subsample each dataset to this many rows before the "
                    "80/20 split; 0 = all rows (default: %(default)s)")
@@ -181,16 +191,16 @@ def main(argv=None) -> str:
     for name in [s.strip() for s in args.imputers.split(",") if s.strip()]:
         if name in BASELINES:
             imputers[name] = BASELINES[name]
-        elif name == "heterovae":
+        elif name == "heterovae" or name in MODEL_VARIANTS:
             try:
-                imputers[name] = heterovae_factory(json.loads(args.vae_params))
+                imputers[name] = heterovae_factory({**MODEL_VARIANTS.get(name, {}), **json.loads(args.vae_params)})
             except ImportError as exc:
                 msg = f"skipped heterovae: HeterogeneousVAEImputer not available ({exc})"
                 print(msg, flush=True)
                 notes.append(msg)
         else:
             raise SystemExit(f"unknown imputer {name!r}; choose from "
-                             f"{', '.join(list(BASELINES) + ['heterovae'])}")
+                             f"{', '.join(list(BASELINES) + ['heterovae'] + list(MODEL_VARIANTS))}")
 
     started = time.perf_counter()
     rows, per_column, masks = [], {}, {}

@@ -114,3 +114,17 @@ class VAENet(NeuralNet):
         with torch.no_grad():
             out = self.infer(Xi, **fit_params)
         return {"loss": out["loss"], "y_pred": out}
+
+
+class EpochSchedule(Callback):
+    """Tells the module which epoch starts, for schedules such as HI-VAE's Gumbel-softmax temperature.
+
+    Calls ``net.module_.set_epoch(epoch)`` (0-based) before each epoch's
+    first batch. Counting from the history makes a warm restart
+    (``partial_fit``) continue the schedule instead of restarting it.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        set_epoch = getattr(net.module_, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(len(net.history) - 1)

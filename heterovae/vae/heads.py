@@ -46,8 +46,8 @@ class _AggregatedHead(torch.autograd.Function):
     def backward(ctx, grad_out):
         y, weight, assign = ctx.saved_tensors
         flat_g = grad_out.reshape(-1, grad_out.shape[-1])
-        grad_w = flat_g.T @ y.reshape(-1, y.shape[-1])
-        grad_b = flat_g.sum(0)
+        grad_w = flat_g.T @ y.reshape(-1, y.shape[-1]) if ctx.needs_input_grad[1] else None
+        grad_b = flat_g.sum(0) if ctx.needs_input_grad[2] else None
         # G[k] = (grad_out restricted to column k's units) @ W: [K, ..., h]
         per_column = torch.einsum("...p,pk,ph->k...h", grad_out, assign, weight)
         combined = ctx.aggregator(per_column.reshape(per_column.shape[0], -1), ctx.state.losses)
@@ -95,3 +95,16 @@ class ColumnHeads(nn.Module):
             return self.linear(y)
         return _AggregatedHead.apply(y, self.linear.weight, self.linear.bias,
                                      self.assign.to(y.dtype), self.aggregator, self.state)
+
+    def frozen(self, y: torch.Tensor, aggregator: Optional[nn.Module] = None,
+               state: Optional[MOOState] = None) -> torch.Tensor:
+        """The same heads with their parameters held constant: gradients reach ``y`` only.
+
+        For objectives whose loss must not train the heads (DReG's encoder
+        term). ``aggregator`` (with its own ``state``) replaces the gradient
+        at ``y`` as in :meth:`forward`, independently of :attr:`aggregator`.
+        """
+        weight, bias = self.linear.weight.detach(), self.linear.bias.detach()
+        if aggregator is None or not torch.is_grad_enabled():
+            return F.linear(y, weight, bias)
+        return _AggregatedHead.apply(y, weight, bias, self.assign.to(y.dtype), aggregator, state)

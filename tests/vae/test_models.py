@@ -1,0 +1,378 @@
+"""IWAE, DReG and HI-VAE objectives against independent computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal, kl_divergence
+
+from heterovae.moo import build
+from heterovae.vae import DReG, HIVAE, IWAE, MODELS, HeterogeneousVAE
+from heterovae.vae.hivae import categorical_kl_uniform, gaussian_kl_unit_scale_prior, gumbel_softmax_temperature
+from heterovae.vae.iwae import snis_point
+
+KINDS = ["real", "cat", "count", "pos", "binary", "ordinal"]
+N_CLASSES = [None, 3, None, None, 2, 4]
+
+
+def _data(n=40, seed=0, missing=0.25):
+    rng = np.random.default_rng(seed)
+    x = np.stack([rng.normal(size=n), rng.integers(0, 3, n), rng.poisson(3, n), rng.lognormal(size=n),
+                  rng.integers(0, 2, n), rng.integers(0, 4, n)], 1).astype(float)
+    x[rng.random(x.shape) < missing] = np.nan
+    return x
+
+
+def _tensors(x):
+    return torch.as_tensor(np.nan_to_num(x)), torch.as_tensor(~np.isnan(x))
+
+
+def _model(cls, seed=0, x=None, **kw):
+    torch.manual_seed(seed)
+    kw = {"latent_dim": 3, "hidden_dim": 8, "cell_dropout": 0.0, **kw}
+    m = cls(KINDS, N_CLASSES, **kw).double()
+    m.fit_scaling(_data() if x is None else x)
+    return m.eval()
+
+
+def _same_weights(src, cls, **kw):
+    dst = _model(cls, **kw)
+    missing, unexpected = dst.load_state_dict(src.state_dict(), strict=False)
+    assert not unexpected and not [k for k in missing if "aggregator" not in k]
+    return dst.eval()
+
+
+def _grads(module, loss):
+    module.zero_grad()
+    loss.backward()
+    return {k: p.grad.clone() for k, p in module.named_parameters() if p.grad is not None}
+
+
+# ------------------------------------------------------------------ IWAE
+def test_iwae_with_one_sample_is_the_single_sample_elbo():
+    x, observed = _tensors(_data())
+    iwae = _model(IWAE, n_importance_samples=1)
+    torch.manual_seed(5)
+    out = iwae(x, observed)
+    # independent: the same draw, densities from torch.distributions
+    torch.manual_seed(5)
+    xp = iwae.prepare(x, observed)
+    loc, scale = iwae.encode(xp, observed)
+    z = loc + scale * torch.randn((1, *loc.shape), dtype=loc.dtype)
+    recon = (iwae.log_likelihood(iwae.decode(z), xp) * observed).sum(-1)
+    elbo = recon + Normal(0.0, 1.0).log_prob(z).sum(-1) - Normal(loc, scale).log_prob(z).sum(-1)
+    torch.testing.assert_close(out["loss"], -elbo.mean())
+    torch.testing.assert_close(out["loss"], out["column_nll"].sum() + out["kl"])
+    # and it is the VAE's loss with the analytic KL swapped for the sampled one (same weights, same draw)
+    vae = _same_weights(iwae, HeterogeneousVAE)
+    torch.manual_seed(5)
+    vae_out = vae(x, observed)
+    torch.testing.assert_close(vae_out["loss"] - vae_out["kl"], out["column_nll"].sum())
+
+
+def test_iwae_bound_is_not_below_the_elbo_on_average():
+    x, observed = _tensors(_data())
+    iwae = _model(IWAE)
+    torch.manual_seed(0)
+    bounds = {}
+    with torch.no_grad():
+        for k in (1, 20):
+            iwae.n_importance_samples = k
+            bounds[k] = torch.stack([-iwae(x, observed)["loss"] for _ in range(10)])
+    assert bounds[20].mean() > bounds[1].mean()
+    # the K-sample estimate also varies less than the single-sample one
+    assert bounds[20].std() < bounds[1].std()
+
+
+def test_iwae_gradient_is_the_autograd_gradient_of_the_bound():
+    x, observed = _tensors(_data())
+    iwae = _model(IWAE, n_importance_samples=7)
+    torch.manual_seed(2)
+    grads = _grads(iwae, iwae(x, observed)["loss"])
+    torch.manual_seed(2)
+    xp = iwae.prepare(x, observed)
+    loc, scale = iwae.encode(xp, observed)
+    z = loc + scale * torch.randn((7, *loc.shape), dtype=loc.dtype)
+    log_w = ((iwae.log_likelihood(iwae.decode(z), xp) * observed).sum(-1) + Normal(0.0, 1.0).log_prob(z).sum(-1)
+             - Normal(loc, scale).log_prob(z).sum(-1))
+    reference = _grads(iwae, -(torch.logsumexp(log_w, 0) - math.log(7)).mean())
+    for k in reference:
+        torch.testing.assert_close(grads[k], reference[k])
+
+
+def test_snis_imputation_matches_a_brute_force_mixture():
+    iwae = _model(IWAE, n_impute_samples=6)
+    x, observed = _tensors(_data(n=10))
+    xp = iwae.prepare(x, observed)
+    g = torch.Generator().manual_seed(0)
+    raw, w = iwae.importance_weights(xp, observed, 6, g)
+    for lik, r, cols in zip(iwae.likelihoods, iwae._split_raw(raw), iwae.group_columns):
+        got, auto = snis_point(lik, r, w, how="mean"), snis_point(lik, r, w)
+        for n in range(3):
+            for j in range(lik.n_columns):
+                if lik.discrete:
+                    probs = sum(w[k, n] * lik.log_probs(r[k])[n, j].exp() for k in range(6))
+                    assert auto[n, j] == probs.argmax()
+                    expected = (probs * torch.arange(len(probs))).sum().round() if lik.kind == "ordinal" else probs.argmax()
+                    assert got[n, j] == expected
+                else:
+                    mean = sum(w[k, n] * lik.mean(r[k])[n, j] for k in range(6))
+                    torch.testing.assert_close(got[n, j], mean)
+                    if lik.kind == "pos":  # robust centre: median at the averaged log-location
+                        log_loc = sum(w[k, n] * lik.params(r[k])["mu"][n, j] for k in range(6))
+                        torch.testing.assert_close(auto[n, j], torch.expm1(log_loc).clamp_min(0))
+                    else:
+                        torch.testing.assert_close(auto[n, j], mean)
+    torch.testing.assert_close(w.sum(0), torch.ones(10, dtype=w.dtype))
+
+
+def test_iwae_imputation_is_deterministic_and_keeps_codes_valid():
+    iwae = _model(IWAE, n_impute_samples=8)
+    x, observed = _tensors(_data())
+    a, b = iwae.impute(x, observed), iwae.impute(x, observed)
+    torch.testing.assert_close(a, b)
+    draws = iwae.sample(x, observed, n_draws=3, generator=torch.Generator().manual_seed(1))
+    assert draws.shape == (3, *x.shape)
+    for j, c in enumerate(N_CLASSES):
+        if c is not None:
+            assert torch.all((a[:, j] >= 0) & (a[:, j] < c)) and torch.all(draws[..., j] < c)
+
+
+# ------------------------------------------------------------------ DReG
+def test_dreg_loss_value_and_decoder_gradient_equal_iwae_for_the_same_draws():
+    """Decoder: sum_k w_k grad log p(x, z_k) is IWAE's exact gradient for fixed z; no expectation needed."""
+    x, observed = _tensors(_data())
+    iwae = _model(IWAE, n_importance_samples=6)
+    dreg = _same_weights(iwae, DReG, n_importance_samples=6)
+    torch.manual_seed(3)
+    out_i = iwae(x, observed)
+    g_i = _grads(iwae, out_i["loss"])
+    torch.manual_seed(3)
+    out_d = dreg(x, observed)
+    g_d = _grads(dreg, out_d["loss"])
+    torch.testing.assert_close(out_d["loss"], out_i["loss"])
+    torch.testing.assert_close(out_d["column_nll"], out_i["column_nll"])
+    decoder = [k for k in g_i if k.startswith(("decoder.", "heads."))]
+    assert decoder
+    for k in decoder:
+        torch.testing.assert_close(g_d[k], g_i[k])
+    encoder = [k for k in g_i if k.startswith("encoder.")]
+    assert any(not torch.allclose(g_d[k], g_i[k]) for k in encoder)
+
+
+def test_dreg_encoder_gradient_is_the_doubly_reparameterised_formula():
+    """sum_k w_k^2 (d log w_k / d z_k) dz_k/dphi with q's parameters held constant, by explicit autograd."""
+    x, observed = _tensors(_data())
+    dreg = _model(DReG, n_importance_samples=5)
+    torch.manual_seed(4)
+    g_d = _grads(dreg, dreg(x, observed)["loss"])
+    torch.manual_seed(4)
+    xp = dreg.prepare(x, observed)
+    loc, scale = dreg.encode(xp, observed)
+    z = loc + scale * torch.randn((5, *loc.shape), dtype=loc.dtype)
+    z_leaf = z.detach().requires_grad_()
+    log_w = ((dreg.log_likelihood(dreg.decode(z_leaf), xp) * observed).sum(-1)
+             + Normal(0.0, 1.0).log_prob(z_leaf).sum(-1)
+             - Normal(loc.detach(), scale.detach()).log_prob(z_leaf).sum(-1))
+    (dlogw_dz,) = torch.autograd.grad(log_w.sum(), z_leaf)
+    w = torch.softmax(log_w.detach(), 0)
+    params = [p for name, p in dreg.named_parameters() if name.startswith("encoder.")]
+    names = [name for name, _ in dreg.named_parameters() if name.startswith("encoder.")]
+    reference = torch.autograd.grad(z, params, grad_outputs=-(w**2)[..., None] * dlogw_dz / x.shape[0])
+    for name, ref in zip(names, reference):
+        torch.testing.assert_close(g_d[name], ref)
+
+
+def test_dreg_encoder_gradient_equals_iwae_encoder_gradient_in_expectation():
+    """Monte Carlo: one row repeated, chunks of rows as independent gradient estimates, a t-test per coordinate."""
+    row = _data(n=3, missing=0.0)
+    row[1, 3] = np.nan
+    x, observed = _tensors(np.repeat(row, 150, axis=0))
+    iwae = _model(IWAE, x=_data(), n_importance_samples=4, latent_dim=2)
+    dreg = _same_weights(iwae, DReG, n_importance_samples=4, latent_dim=2)
+    key = "encoder.out.bias"
+    torch.manual_seed(0)
+    diffs, values = [], []
+    for _ in range(30):
+        gi = _grads(iwae, iwae(x, observed)["loss"])[key]
+        gd = _grads(dreg, dreg(x, observed)["loss"])[key]
+        diffs.append(gi - gd)
+        values.append(gi)
+    diffs, values = torch.stack(diffs), torch.stack(values)
+    se = diffs.std(0) / math.sqrt(len(diffs))
+    t = diffs.mean(0) / se
+    assert torch.all(t.abs() < 4.5), t
+    # the gradient being compared is itself clearly non-zero, so agreement says something
+    t_signal = values.mean(0) / (values.std(0) / math.sqrt(len(values)))
+    assert t_signal.abs().max() > 10
+
+
+def test_dreg_builds_two_independent_aggregators_and_a_plain_sum_changes_nothing():
+    class Sum(nn.Module):
+        calls = 0
+
+        def forward(self, G, losses=None):
+            Sum.calls += 1
+            assert losses is not None and losses.shape == (len(KINDS),)
+            return G.sum(0)
+
+    x, observed = _tensors(_data())
+    plain = _model(DReG)
+    hooked = _same_weights(plain, DReG, aggregator_factory=Sum)
+    assert hooked.aggregator is not hooked.encoder_aggregator
+    torch.manual_seed(1)
+    g_p = _grads(plain, plain(x, observed)["loss"])
+    torch.manual_seed(1)
+    g_h = _grads(hooked, hooked(x, observed)["loss"])
+    assert Sum.calls == 2
+    for k in g_p:
+        torch.testing.assert_close(g_h[k], g_p[k])
+
+
+# ------------------------------------------------------------------ HI-VAE
+def test_hivae_kl_terms_match_torch_distributions():
+    logits = torch.randn(7, 5, dtype=torch.float64)
+    uniform = Categorical(probs=torch.full((5,), 0.2, dtype=torch.float64))
+    torch.testing.assert_close(categorical_kl_uniform(logits), kl_divergence(Categorical(logits=logits), uniform))
+    loc, scale, prior = (torch.randn(7, 3, dtype=torch.float64), torch.rand(7, 3, dtype=torch.float64) + 0.1,
+                         torch.randn(7, 3, dtype=torch.float64))
+    torch.testing.assert_close(gaussian_kl_unit_scale_prior(loc, scale, prior),
+                               kl_divergence(Normal(loc, scale), Normal(prior, 1.0)).sum(-1))
+
+
+def test_hivae_evaluation_objective_against_an_independent_elbo():
+    x, observed = _tensors(_data())
+    m = _model(HIVAE)
+    torch.manual_seed(0)
+    out = m(x, observed)
+    torch.manual_seed(0)
+    xp = m.prepare(x, observed)
+    inputs, logits = m.encode_s(xp, observed)
+    s = torch.nn.functional.one_hot(logits.argmax(-1), m.s_dim).double()
+    loc, scale = m.encode_z(inputs, s)
+    z = loc + scale * torch.randn_like(loc)
+    recon = (m.log_likelihood(m.decode(z, s), xp) * observed).sum(-1)
+    kl_z = kl_divergence(Normal(loc, scale), Normal(m.prior_z_loc(s), 1.0)).sum(-1)
+    kl_s = kl_divergence(Categorical(logits=logits), Categorical(logits=torch.zeros(m.s_dim, dtype=torch.float64)))
+    torch.testing.assert_close(out["loss"], -(recon - kl_z - kl_s).mean())
+    torch.testing.assert_close(out["kl_z"], kl_z.mean())
+    torch.testing.assert_close(out["kl_s"], kl_s.mean())
+
+
+def test_hivae_shapes_and_defaults():
+    m = HIVAE(KINDS, N_CLASSES)
+    assert m.latent_dim == 10 and m.s_dim == 10 and m.y_dim == 5
+    assert HIVAE.default_sizes(6) == {"latent_dim": 10, "hidden_dim": 30, "batch_size": 1000}
+    x, observed = _tensors(_data())
+    m.fit_scaling(_data())
+    x, observed = x.float(), observed
+    raw = m.decode(torch.randn(4, 40, 10), torch.softmax(torch.randn(4, 40, 10), -1))
+    assert raw.shape == (len(KINDS), 4, 40, m.max_params)
+    assert m.log_likelihood(raw, x).shape == (4, 40, len(KINDS))
+    out = m.train()(x, observed)
+    assert out["column_nll"].shape == (len(KINDS),) and torch.isfinite(out["loss"])
+    m.eval()
+    assert m.impute(x, observed).shape == x.shape
+    assert m.sample(x, observed, 3).shape == (3, *x.shape)
+    assert m.log_marginal_bound(x, observed, 4).shape == (40,)
+
+
+def test_hivae_scale_and_thresholds_depend_on_s_alone_and_locations_on_y():
+    m = _model(HIVAE)
+    s = torch.nn.functional.one_hot(torch.arange(5) % m.s_dim, m.s_dim).double()
+    a, b = m.decode(torch.zeros(5, 3, dtype=torch.float64), s), m.decode(torch.ones(5, 3, dtype=torch.float64), s)
+    for lik, cols, ra, rb in zip(m.likelihoods, m.group_columns, m._split_raw(a), m._split_raw(b)):
+        from_y = lik.n_params if lik.kind == "cat" else 1
+        assert not torch.allclose(ra[..., :from_y], rb[..., :from_y]), lik.kind
+        torch.testing.assert_close(ra[..., from_y:], rb[..., from_y:])
+
+
+def test_hivae_gumbel_temperature_schedule():
+    assert gumbel_softmax_temperature(0) == 1.0
+    assert gumbel_softmax_temperature(30) == pytest.approx(0.7)
+    assert gumbel_softmax_temperature(100) == 1e-3 and gumbel_softmax_temperature(500) == 1e-3
+    m = HIVAE(KINDS, N_CLASSES)
+    m.set_epoch(50)
+    assert m.temperature == pytest.approx(0.5)
+
+
+def test_hivae_imputation_does_not_depend_on_the_batch():
+    """Fixed normalisation statistics: a batch imputed whole or in pieces, or reordered, gives the same rows."""
+    m = _model(HIVAE)
+    x, observed = _tensors(_data())
+    whole = m.impute(x, observed)
+    pieces = torch.cat([m.impute(x[:1], observed[:1]), m.impute(x[1:13], observed[1:13]), m.impute(x[13:], observed[13:])])
+    torch.testing.assert_close(whole, pieces)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(m.impute(x[perm], observed[perm]), whole[perm])
+
+
+def test_hivae_first_row_of_a_batch_keeps_its_logits():
+    """The reference code zeroed the Bernoulli logit of each batch's first row; ours must not."""
+    m = _model(HIVAE)
+    x, observed = _tensors(_data())
+    s = torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), m.s_dim).double()
+    z = torch.randn(len(x), 3, dtype=torch.float64)
+    for lik, r in zip(m.likelihoods, m._split_raw(m.decode(z, s))):
+        if lik.discrete and lik.kind != "ordinal":
+            assert torch.all(r != 0), lik.kind
+    # each row's likelihood is the same wherever it sits in the batch
+    ll = m.log_likelihood(m.decode(z, s), x)
+    ll_rev = m.log_likelihood(m.decode(z.flip(0), s), x.flip(0))
+    torch.testing.assert_close(ll_rev.flip(0), ll)
+
+
+def test_hivae_aggregators_see_the_per_column_gradients_at_z_and_s():
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, G, losses=None):
+            seen.append(G.clone())
+            return G.sum(0)
+
+    x, observed = _tensors(_data())
+    plain = _model(HIVAE)
+    hooked = _same_weights(plain, HIVAE, aggregator_factory=Spy)
+    assert hooked.aggregator_z is not hooked.aggregator_s
+    torch.manual_seed(1)
+    g_p = _grads(plain, plain(x, observed)["loss"])
+    torch.manual_seed(1)
+    g_h = _grads(hooked, hooked(x, observed)["loss"])
+    for k in g_p:
+        torch.testing.assert_close(g_h[k], g_p[k])
+    # reference: one autograd call per column at z and at s
+    xp = plain.prepare(x, observed)
+    inputs, logits = plain.encode_s(xp, observed)
+    s = torch.nn.functional.one_hot(logits.argmax(-1), plain.s_dim).double().requires_grad_()
+    z = torch.randn(len(x), 3, dtype=torch.float64, requires_grad=True)
+    nll = -(plain.log_likelihood(plain.decode(z, s), xp) * observed).sum(0) / len(x)
+    ref_z = torch.stack([torch.autograd.grad(nll[d], z, retain_graph=True)[0] for d in range(len(KINDS))])
+    ref_s = torch.stack([torch.autograd.grad(nll[d], s, retain_graph=True)[0] for d in range(len(KINDS))])
+    seen.clear()
+    losses = torch.zeros(len(KINDS), dtype=torch.float64)
+    hooked.train()
+    raw = hooked.decode(z, s, losses)
+    (-(hooked.log_likelihood(raw, xp) * observed).sum() / len(x)).backward()
+    got = {tuple(G.shape): G for G in seen}
+    torch.testing.assert_close(got[(len(KINDS), z.numel())], ref_z.reshape(len(KINDS), -1))
+    torch.testing.assert_close(got[(len(KINDS), s.numel())], ref_s.reshape(len(KINDS), -1))
+
+
+# ------------------------------------------------------------------ all models
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("spec", [None, "pcgrad", ("imtlg", "pcgrad"), ("gradnorm", "graddrop")])
+def test_every_model_trains_a_step_with_every_moo_setting(name, spec):
+    factory = lambda: build(spec, n_tasks=len(KINDS))  # noqa: E731
+    m = _model(MODELS[name], aggregator_factory=factory).train()
+    x, observed = _tensors(_data())
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        out = m(x, observed)
+        out["loss"].backward()
+        assert all(torch.all(torch.isfinite(p.grad)) for p in m.parameters() if p.grad is not None)
+        opt.step()
+    m.eval()
+    assert not torch.isnan(m.impute(x, observed)).any()
