@@ -19,7 +19,7 @@ Protocol (one run, every imputer on the same data):
 Imputers are pluggable: a name maps to a factory ``(specs, random_state) ->``
 object with ``fit(X)`` / ``transform(X)`` on DataFrames with the dtypes of
 ``load_hivae`` (categoricals for discrete columns, NaN = missing). The
-baselines wrap scikit-learn imputers (see ``benchmarks/baselines.py``);
+baselines wrap scikit-learn imputers (see ``heterovae/baselines.py``);
 ``heterovae`` is the package's ``HeterogeneousVAEImputer``, imported lazily,
 with its defaults; the names of :data:`MODEL_VARIANTS` (``vae``, ``iwae``,
 ``dreg``, ``hivae``, each also with ``-moo`` = ``moo=("imtlg", "pcgrad")``)
@@ -51,7 +51,7 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.baselines import BASELINES  # noqa: E402
+from heterovae.baselines import BASELINES  # noqa: E402
 from heterovae.datasets import load_hivae, make_missing  # noqa: E402
 from heterovae.metrics import imputation_error  # noqa: E402
 
@@ -202,6 +202,7 @@ def main(argv=None) -> str:
             raise SystemExit(f"unknown imputer {name!r}; choose from "
                              f"{', '.join(list(BASELINES) + ['heterovae'] + list(MODEL_VARIANTS))}")
 
+    started = time.perf_counter()
     rows, per_column, masks = [], {}, {}
     for dname in [s.strip() for s in args.datasets.split(",") if s.strip()]:
         ds, how = load_benchmark_data(dname, args.seed, args.mask, args.root)
@@ -222,7 +223,8 @@ def main(argv=None) -> str:
                   f"(numeric {_fmt(num)}, discrete {_fmt(dis)}) {seconds:7.1f} s",
                   flush=True)
 
-    report = format_report(command, args, rows, per_column, masks, notes)
+    total = time.perf_counter() - started
+    report = format_report(command, args, rows, per_column, masks, notes, total)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(report)
@@ -232,8 +234,26 @@ def main(argv=None) -> str:
     return report
 
 
-def format_report(command, args, rows, per_column, masks, notes) -> str:
+def _baseline_settings() -> str:
+    from heterovae import baselines as b
+
+    return (
+        f"Baselines: knn = KNNImputer({b.KNN_NEIGHBOURS} neighbours) on "
+        "standardised columns, categories one-hot (knn-codes: as codes); "
+        f"iterative = IterativeImputer(BayesianRidge, max_iter={b.ITERATIVE_MAX_ITER}) "
+        "on standardised columns, categories as codes; missforest = "
+        f"IterativeImputer(ExtraTreesRegressor(n_estimators={b.FOREST_TREES}, "
+        f"min_samples_leaf={b.FOREST_MIN_LEAF}), max_iter={b.ITERATIVE_MAX_ITER}), "
+        "categories as codes; imputed codes rounded and clipped to valid ones."
+    )
+
+
+def format_report(command, args, rows, per_column, masks, notes, total=None) -> str:
+    import os
+
     import sklearn
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     lines = [
         "# Imputation benchmark",
@@ -245,9 +265,13 @@ def format_report(command, args, rows, per_column, masks, notes) -> str:
         f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
         f"pandas {pd.__version__}, numpy {np.__version__}; {args.threads} thread(s); "
         f"seed {args.seed}; at most {args.max_rows or 'all'} rows per dataset, "
-        f"split {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} train/test.",
+        f"split {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} train/test. "
+        f"Machine: {os.cpu_count()} CPU cores (load average {load:.1f} at the "
+        f"end); whole run {_fmt(total, 0)} s wall time.",
         "",
         "Masks: " + "; ".join(f"{d}: {m}" for d, m in masks.items()) + ".",
+        "",
+        _baseline_settings(),
         "",
         "error = mean over columns of the per-column error on the masked test "
         "cells (NRMSE for real/pos/count, error rate for binary/cat/ordinal); "

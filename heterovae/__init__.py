@@ -8,8 +8,9 @@
 
 __version__ = "0.1.0"
 
+from . import moo
 from .columns import KINDS, ColumnSpec
 from .detection import LikelihoodDetector
 from .imputer import HeterogeneousVAEImputer
 
-__all__ = ["ColumnSpec", "KINDS", "HeterogeneousVAEImputer", "LikelihoodDetector", "__version__"]
+__all__ = ["moo", "ColumnSpec", "KINDS", "HeterogeneousVAEImputer", "LikelihoodDetector", "__version__"]

@@ -449,6 +449,11 @@ class LikelihoodDetector(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         frame = _as_frame(X)
+        duplicated = frame.columns[frame.columns.duplicated()]
+        if len(duplicated):
+            raise ValueError(
+                f"X has duplicate column names: {list(dict.fromkeys(duplicated))}"
+            )
         validate_data(self, frame, reset=True, skip_check_array=True)
         overrides = self._overrides(frame)
         specs = []

@@ -121,6 +121,16 @@ class Likelihood(nn.Module):
     def sample(self, raw: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def loss_weight(self, raw: torch.Tensor, beta: float) -> Optional[torch.Tensor]:
+        """Constant per-cell weight of the training NLL (``None``: all ones).
+
+        Location-scale kinds return ``sigma^(2 beta)`` without gradient, the
+        beta-NLL of Seitzer et al. (2022): plain Gaussian NLL lets a head
+        give up on hard cells by raising sigma, which starves their mean of
+        gradient; beta = 1 gives the mean the gradient of squared error.
+        """
+        return None
+
     def point(self, raw: torch.Tensor, how: str = "auto") -> torch.Tensor:
         """Point estimate: ``"mean"``, ``"mode"`` or ``"auto"`` (:attr:`default_point`)."""
         how = self.default_point if how == "auto" else how
@@ -169,6 +179,11 @@ class _LocationScale(Likelihood):
         """Mean and standard deviation of t(x), in t's units."""
         mu_z, sigma_z = self._z_params(raw)
         return self.loc + self.scale * mu_z, self.scale * sigma_z
+
+    def loss_weight(self, raw, beta):
+        if beta == 0:
+            return None
+        return (self._z_params(raw)[1].detach() ** (2.0 * beta))
 
     def log_prob(self, raw, x):
         mu_z, sigma_z = self._z_params(raw)

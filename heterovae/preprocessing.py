@@ -143,10 +143,8 @@ class TableCodec:
             values = completed[missing[:, j], j]
             if spec.kind in DISCRETE_KINDS:
                 filled = np.asarray(spec.categories, dtype=object)[values.astype(int)]
-            elif spec.kind == "count":
-                filled = np.round(values)  # a count's mean need not be a count
             else:
-                filled = values
+                filled = finalize_column(values, spec)
             result.isetitem(j, self._fill(col, missing[:, j], filled, self.dtypes_[j], spec))
         if self.is_frame_ and isinstance(X, pd.DataFrame):
             return result
@@ -176,6 +174,11 @@ class TableCodec:
         if original.dtype.kind in "fc":
             return result.to_numpy(dtype=original.dtype)
         return result.to_numpy()
+
+
+def finalize_column(values: np.ndarray, spec: ColumnSpec) -> np.ndarray:
+    """The model's estimates of a column as the values the caller gets: a count's mean is rounded."""
+    return np.round(values) if spec.kind == "count" else values
 
 
 def _is_number(v) -> bool:

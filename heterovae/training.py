@@ -90,6 +90,13 @@ class VAENet(NeuralNet):
     def __init__(self, module, *args, criterion=torch.nn.Identity, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
 
+    def _set_training(self, training=True):
+        # skorch switches modes before every batch; Module.train() walks every
+        # submodule, a measurable share of a tabular-size step. Switch only
+        # when the module is not in the requested mode already.
+        if self.module_.training != training:
+            super()._set_training(training)
+
     def get_dataset(self, X, y=None):
         return _TensorDataset(X, y)
 

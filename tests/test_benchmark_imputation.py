@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import imputation as bench
-from benchmarks.baselines import BASELINES, EncodedImputer, MeanModeImputer
+from heterovae.baselines import BASELINES, EncodedImputer, MeanModeImputer
 from heterovae.columns import ColumnSpec
 
 SPECS = [ColumnSpec("r", "real"), ColumnSpec("p", "pos"), ColumnSpec("n", "count"),

@@ -168,6 +168,13 @@ def test_dataset_without_masks():
         ds.masked()
 
 
+def test_mask_argument_type(tmp_path):
+    folder = _folder(tmp_path)
+    for bad in (True, "1", 1.0):
+        with pytest.raises(TypeError, match="mask must be a mask number"):
+            load_hivae(folder, mask=bad)
+
+
 def test_unknown_dataset(tmp_path):
     with pytest.raises(FileNotFoundError, match="no HI-VAE dataset 'nope'"):
         load_hivae("nope", root=tmp_path)

@@ -182,6 +182,12 @@ def test_constant_numeric_column_warns(values, kind):
     assert spec.kind == kind
 
 
+def test_duplicate_column_names():
+    X = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["a", "a"])
+    with pytest.raises(ValueError, match=r"duplicate column names: \['a'\]"):
+        LikelihoodDetector().fit(X)
+
+
 def test_fit_does_not_mutate_and_transform_checks_columns():
     X = pd.DataFrame({"a": [1.0, 2.0, NAN], "b": ["x", "y", "x"]})
     before = X.copy()

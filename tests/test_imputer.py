@@ -154,6 +154,27 @@ def test_score_prefers_the_trained_model(fitted):
     imp, _, masked, _ = fitted
     untrained = HeterogeneousVAEImputer(max_epochs=0, random_state=0).fit(masked)
     assert imp.score(masked) > untrained.score(masked)
+    assert -1 < imp.score(masked) < 0
+
+
+def test_score_is_minus_the_imputation_error_of_cells_it_hides(fitted):
+    """Recompute the score independently: hide the same cells, impute, use the metrics module."""
+    from heterovae.metrics import imputation_error
+
+    imp, full, masked, _ = fitted
+    obs = masked.notna().to_numpy()
+    hide = obs & (np.random.default_rng(imp._seed + 3).random(obs.shape) < 0.2)
+    completed = imp.transform(masked.mask(hide))
+    errors = imputation_error(masked.astype({"flag": object}), completed, hide, imp.specs_)
+    assert imp.score(masked) == pytest.approx(-errors.mean(), rel=1e-6)
+
+
+def test_log_likelihood_prefers_the_trained_model_under_the_elbo():
+    _, masked, _ = _table()
+    kw = dict(kl_weight=1.0, nll_beta=0.0, random_state=0)
+    trained = HeterogeneousVAEImputer(max_epochs=30, **kw).fit(masked)
+    untrained = HeterogeneousVAEImputer(max_epochs=0, **kw).fit(masked)
+    assert trained.log_likelihood(masked) > untrained.log_likelihood(masked)
 
 
 def test_history_records_one_loss_per_column(fitted):

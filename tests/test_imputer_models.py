@@ -45,8 +45,9 @@ def test_model_defaults_apply_when_sizes_are_none(table):
     assert hivae.net_.batch_size == 1000
     assert hivae.module_.latent_dim == 10 and hivae.module_.y_dim == 5
     vae = HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(masked)
-    assert vae.net_.batch_size == 128 and vae.module_.decoder.out_features == 50
-    assert vae.module_.encoder.out.out_features == 2 * 3  # latent_dim = D / 2
+    n_columns = masked.shape[1]
+    assert vae.net_.batch_size == 128 and vae.module_.decoder.out_features == 100
+    assert vae.module_.encoder.out.out_features == 2 * n_columns  # latent_dim = D
 
 
 def test_importance_samples_reach_the_model(table):

@@ -170,3 +170,23 @@ def test_log_prob_broadcasts_over_leading_sample_dimensions(kind):
     stacked = lik.log_prob(raw.expand(4, *raw.shape), x)
     assert stacked.shape == (4, N, n)
     torch.testing.assert_close(stacked[2], lik.log_prob(raw, x))
+
+
+@pytest.mark.parametrize("kind", ["real", "pos"])
+def test_beta_nll_with_beta_one_gives_the_mean_a_squared_error_gradient(kind):
+    lik, raw, x, _ = _setup(kind)
+    raw = raw.clone().requires_grad_()
+    weight = lik.loss_weight(raw, 1.0)
+    assert not weight.requires_grad
+    (-(lik.log_prob(raw, x) * weight)).sum().backward()
+    z = lik._standardise(x)
+    # d/d mu_z of sigma^2 * (z - mu)^2 / (2 sigma^2) = mu - z, whatever sigma is
+    torch.testing.assert_close(raw.grad[..., 0], raw[..., 0].detach() - z)
+
+
+def test_beta_nll_weights_only_location_scale_kinds():
+    for kind in LIKELIHOODS:
+        lik, raw, _, _ = _setup(kind)
+        assert lik.loss_weight(raw, 0.0) is None
+        if kind not in ("real", "pos"):
+            assert lik.loss_weight(raw, 0.5) is None

@@ -11,6 +11,7 @@ HI-VAE line of work (Nazabal et al., 2020) and of the benchmark folders in
 from __future__ import annotations
 
 import csv
+import numbers
 import os
 import re
 from dataclasses import dataclass, field
@@ -432,6 +433,8 @@ def load_hivae(name_or_path: Union[str, os.PathLike], mask: Optional[int] = 1,
     with ``nclass=2`` is a ``binary`` column. Mask files list 1-based
     ``row,column`` pairs.
     """
+    if mask is not None and (isinstance(mask, bool) or not isinstance(mask, numbers.Integral)):
+        raise TypeError(f"mask must be a mask number K (an int) or None, got {mask!r}")
     folder = _resolve_folder(name_or_path, root)
     name = folder.name
     raw = _read_table(folder / "data.csv")

@@ -1,5 +1,6 @@
-"""Metrics: imputation error per column."""
+"""Metrics: imputation error per column, and comparing methods over repeated splits."""
 
+from .comparison import CorrectedTTestResult, corrected_paired_ttest
 from .imputation import (
     ERROR_OF_KIND,
     error_rate,
@@ -9,6 +10,8 @@ from .imputation import (
 )
 
 __all__ = [
+    "CorrectedTTestResult",
+    "corrected_paired_ttest",
     "ERROR_OF_KIND",
     "error_rate",
     "imputation_error",

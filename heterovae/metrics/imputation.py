@@ -10,12 +10,12 @@ ordinal) get the fraction of scored cells imputed wrongly.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..columns import KINDS, ColumnSpec  # noqa: F401 (ColumnSpec: typing)
+from ..columns import KINDS, ColumnSpec
 
 __all__ = [
     "ERROR_OF_KIND",

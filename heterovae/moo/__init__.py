@@ -17,6 +17,7 @@ from .gradnorm import GradNorm
 from .imtlg import IMTLG
 from .layer import MOOExpand, moo_expand
 from .mgda import MGDAUB, frank_wolfe_min_norm
+from .nash_mtl import NashMTL
 from .pcgrad import PCGrad
 from .registry import (
     DIRECTION_METHODS,
@@ -36,6 +37,7 @@ __all__ = [
     "GradNorm",
     "MGDAUB",
     "IMTLG",
+    "NashMTL",
     "PCGrad",
     "GradDrop",
     "UPGrad",

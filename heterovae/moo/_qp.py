@@ -22,9 +22,8 @@ __all__ = ["gram_to_numpy", "solve_simplex_qp", "solve_lower_bounded_qp"]
 _RIDGES = (1e-10, 1e-8, 1e-6, 1e-4)
 
 
-def gram_to_numpy(G: Tensor) -> np.ndarray:
-    """``G G^T`` as a float64 numpy array (one device-to-host copy of K*K numbers)."""
-    M = G @ G.T
+def gram_to_numpy(M: Tensor) -> np.ndarray:
+    """The K x K Gram matrix as a float64 numpy array (one device-to-host copy of K*K numbers)."""
     return M.detach().to(device="cpu", dtype=torch.float64).numpy()
 
 
@@ -32,7 +31,7 @@ def _normalise(M: np.ndarray):
     M = 0.5 * (M + M.T)
     scale = float(np.max(np.diag(M))) if M.size else 0.0
     if not np.isfinite(scale):
-        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN)")
+        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN, or its squared norms overflow)")
     if scale <= 0.0:
         return None
     return M / scale
@@ -73,18 +72,32 @@ def solve_lower_bounded_qp(M: np.ndarray, lower: np.ndarray) -> np.ndarray:
     ``{x : G x >= 0}`` (the cone of directions that conflict with no task),
     which is how UPGrad and DualProj project without touching ``n``-vectors.
 
+    The cone does not change when the rows of ``G`` are rescaled, so we solve
+    in unit-row coordinates: with ``D`` the row norms, ``u = D v`` solves the
+    same problem for the correlation matrix ``D^-1 M D^-1`` and bounds
+    ``D lower``. A ridge on ``M`` itself would swamp the constraints of tiny
+    rows (norm 1e-8 next to 1e8); on the unit-diagonal matrix it does not.
+    Zero rows constrain nothing and get ``v = 0``.
+
     Parameters
     ----------
     M : ndarray [K, K]
     lower : ndarray [K] or [m, K]
         One QP per row.
     """
-    lower = np.atleast_2d(lower)
-    P = _normalise(M)
-    if P is None:  # every gradient is zero: any v >= lower is optimal
+    lower = np.atleast_2d(np.asarray(lower, dtype=np.float64))
+    M = 0.5 * (M + M.T)
+    if not np.all(np.isfinite(M)):
+        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN, or its squared norms overflow)")
+    norms = np.sqrt(np.maximum(np.diag(M), 0.0))
+    live = norms > np.finfo(np.float64).tiny
+    out = np.zeros_like(lower)
+    if not live.any():  # every gradient is zero: any v >= lower is optimal
         return lower.copy()
-    C = np.eye(M.shape[0])
-    out = np.empty_like(lower, dtype=np.float64)
-    for i, bound in enumerate(lower):
-        out[i] = np.maximum(_solve(P, C, np.asarray(bound, dtype=np.float64), meq=0), bound)
+    d = norms[live]
+    P = M[np.ix_(live, live)] / np.outer(d, d)
+    C = np.eye(P.shape[0])
+    for i, bound in enumerate(lower[:, live] * d):
+        u = np.maximum(_solve(P, C, bound, meq=0), bound)
+        out[i, live] = u / d
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from typing import Optional
 
 import torch
@@ -16,8 +18,8 @@ class SeededMixin:
 
     def _init_seed(self, seed: Optional[int]) -> None:
         if seed is not None:
-            check_hyperparameter("seed", seed, kind=int, low=0, method=self.name)
-        self.seed = seed
+            check_hyperparameter("seed", seed, kind=numbers.Integral, low=0, method=self.name)
+        self.seed = None if seed is None else int(seed)
         self._generators = {}
 
     def _generator(self, device: torch.device) -> Optional[torch.Generator]:

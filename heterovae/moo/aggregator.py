@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ._gradients import TaskGradients
 from .base import DirectionMethod, MagnitudeMethod, check_gradient_matrix, check_losses, tiny
 
 __all__ = ["Aggregator"]
@@ -36,6 +37,13 @@ class Aggregator(nn.Module):
     magnitude : MagnitudeMethod or None
     direction : DirectionMethod or None
     rescale : bool, default=True
+    check_finite : bool, default=True
+        Never return a non-finite gradient: raise a ``ValueError`` naming the
+        offending tasks when ``G`` (or the losses) contain NaN or inf, or
+        saying that the gradients overflow when they are finite but their
+        Gram matrix is not. Costs one check of the output, which on CUDA is
+        one host synchronisation per call; turn it off for
+        synchronisation-free steps.
 
     Notes
     -----
@@ -44,7 +52,8 @@ class Aggregator(nn.Module):
     """
 
     def __init__(self, magnitude: Optional[MagnitudeMethod] = None,
-                 direction: Optional[DirectionMethod] = None, rescale: bool = True):
+                 direction: Optional[DirectionMethod] = None, rescale: bool = True,
+                 check_finite: bool = True):
         super().__init__()
         if magnitude is not None and not isinstance(magnitude, MagnitudeMethod):
             raise TypeError(f"magnitude must be a MagnitudeMethod or None, got {type(magnitude).__name__}")
@@ -52,9 +61,12 @@ class Aggregator(nn.Module):
             raise TypeError(f"direction must be a DirectionMethod or None, got {type(direction).__name__}")
         if not isinstance(rescale, bool):
             raise TypeError(f"rescale must be a bool, got {rescale!r}")
+        if not isinstance(check_finite, bool):
+            raise TypeError(f"check_finite must be a bool, got {check_finite!r}")
         self.magnitude = magnitude
         self.direction = direction
         self.rescale = rescale
+        self.check_finite = check_finite
 
     @property
     def spec(self):
@@ -67,7 +79,7 @@ class Aggregator(nn.Module):
         return self.magnitude is not None and self.magnitude.needs_losses
 
     def extra_repr(self) -> str:
-        return f"rescale={self.rescale}"
+        return f"rescale={self.rescale}, check_finite={self.check_finite}"
 
     def forward(self, G: Tensor, losses: Optional[Tensor] = None) -> Tensor:
         """Aggregate ``G`` ([K, n]); ``losses`` ([K], detached) feed GradNorm.
@@ -79,14 +91,60 @@ class Aggregator(nn.Module):
         losses = check_losses(losses, G, self.needs_losses, "aggregator")
         with torch.no_grad():
             G = G.detach()
-            plain = G.sum(0)
-            Gs = G
-            if self.magnitude is not None:
-                Gs = self.magnitude.weights(G, losses)[:, None] * G
-            d = self.direction.combine(Gs) if self.direction is not None else Gs.sum(0)
-            if not self.rescale:
-                return d
-            norm_d = torch.linalg.vector_norm(d)
-            ok = norm_d > tiny(d.dtype)
-            factor = torch.where(ok, torch.linalg.vector_norm(plain) / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
-            return d * factor
+            try:
+                d = self._aggregate(G, losses)
+            except (torch.linalg.LinAlgError, ValueError) as error:
+                if self.check_finite:
+                    _check_finite_input(G, losses)
+                if isinstance(error, torch.linalg.LinAlgError):
+                    raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}") from error
+                raise
+            # one check of the output (a single host sync); inputs are only
+            # inspected when it fails, to name the tasks at fault
+            if self.check_finite and not bool(torch.isfinite(_checksum(d, losses, self.needs_losses))):
+                _check_finite_input(G, losses)
+                if not bool(torch.isfinite(d).all()):
+                    raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}")
+            return d
+
+    def _aggregate(self, G: Tensor, losses: Optional[Tensor]) -> Tensor:
+        T = TaskGradients(G)
+        if self.magnitude is not None:
+            # call the method's core directly (G is validated) so that it shares
+            # the Gram matrix with the direction method
+            T = T.scaled(self.magnitude._weights(T, losses))
+        if self.direction is not None:
+            d = self.direction._combine(T)
+        else:
+            d = T.combine(torch.ones(T.K, dtype=T.dtype, device=T.device))
+        if not self.rescale:
+            return d
+        norm_d = torch.linalg.vector_norm(d)
+        ok = norm_d > tiny(d.dtype)
+        target = torch.linalg.vector_norm(G.sum(0))
+        return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
+
+
+def _checksum(d: Tensor, losses: Optional[Tensor], use_losses: bool) -> Tensor:
+    """A scalar that is non-finite if ``d`` (or the losses a method reads) is: NaN and inf survive sums."""
+    total = d.sum()
+    return total + losses.sum() if use_losses and losses is not None else total
+
+
+_OVERFLOW_HINT = (
+    "the combined gradient is not finite although every task gradient is: their "
+    "squared norms overflow the dtype (the methods work on the Gram matrix G G^T); "
+    "the gradients are exploding -- lower the learning rate or use float64"
+)
+
+
+def _check_finite_input(G: Tensor, losses: Optional[Tensor]) -> None:
+    bad_rows = ~torch.isfinite(G).all(dim=1)
+    if losses is not None:
+        bad_rows = bad_rows | ~torch.isfinite(losses)
+    tasks = bad_rows.nonzero().flatten().tolist()
+    if tasks:
+        raise ValueError(
+            f"the task gradients (or losses) of task(s) {tasks} contain NaN or inf; "
+            "the per-task losses are not finite (check the data and the learning rate)"
+        )

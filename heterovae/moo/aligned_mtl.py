@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._gradients import TaskGradients
 from .base import DirectionMethod, check_gradient_matrix, check_hyperparameter
 
 __all__ = ["AlignedMTL"]
@@ -47,15 +48,14 @@ class AlignedMTL(DirectionMethod):
         """The K x K matrix ``B`` with ``G_hat = B @ G``."""
         G = check_gradient_matrix(G).detach()
         with torch.no_grad():
-            return self._alignment(G)
+            return self._alignment(TaskGradients(G))
 
-    def _alignment(self, G: Tensor) -> Tensor:
-        M = G @ G.T
-        evals, evecs = torch.linalg.eigh(0.5 * (M + M.T))
+    def _alignment(self, T) -> Tensor:
+        evals, evecs = torch.linalg.eigh(T.gram)
         evals = evals.clamp_min(0)
         # the Gram matrix squares the condition number: below sqrt(K eps) the
         # singular values it yields are roundoff, whatever rtol asks for
-        rel = max(self.rtol**2, G.shape[0] * torch.finfo(G.dtype).eps)
+        rel = max(self.rtol**2, T.K * torch.finfo(T.dtype).eps)
         keep = evals > rel * evals.max()
         sv = evals.sqrt()
         safe_sv = torch.where(keep, sv, torch.ones_like(sv))
@@ -63,5 +63,5 @@ class AlignedMTL(DirectionMethod):
         scale = torch.where(keep, s_min / safe_sv, torch.zeros_like(sv))
         return (evecs * scale) @ evecs.T
 
-    def _combine(self, G: Tensor) -> Tensor:
-        return self._alignment(G).sum(0) @ G
+    def _combine(self, T) -> Tensor:
+        return T.combine(self._alignment(T).sum(0))

@@ -19,11 +19,14 @@ the input first, so every method fails the same way on bad input.
 from __future__ import annotations
 
 import abc
+import inspect
 import numbers
 from typing import ClassVar, Optional
 
 import torch
 from torch import Tensor, nn
+
+from ._gradients import TaskGradients
 
 __all__ = ["MagnitudeMethod", "DirectionMethod", "check_gradient_matrix", "check_losses"]
 
@@ -70,7 +73,8 @@ def check_hyperparameter(name: str, value, *, kind=numbers.Real, low=None, high=
     """Validate one scalar hyperparameter; raise ``ValueError`` naming it."""
     where = f"{method}: " if method else ""
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{where}{name} must be a {kind.__name__.lower()}, got {value!r}")
+        what = {numbers.Integral: "an integer", numbers.Real: "a real number"}.get(kind, kind.__name__)
+        raise ValueError(f"{where}{name} must be {what}, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
         raise ValueError(f"{where}{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
     if high is not None and (value > high or (high_open and value == high)):
@@ -92,8 +96,6 @@ class _MethodBase(nn.Module, abc.ABC):
     needs_n_tasks: ClassVar[bool] = False
 
     def extra_repr(self) -> str:
-        import inspect
-
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return ", ".join(f"{p}={getattr(self, p)!r}" for p in names if hasattr(self, p))
 
@@ -129,14 +131,14 @@ class MagnitudeMethod(_MethodBase):
         G = check_gradient_matrix(G)
         losses = check_losses(losses, G, self.needs_losses, self.name)
         with torch.no_grad():
-            return self._weights(G.detach(), losses)
+            return self._weights(TaskGradients(G.detach()), losses)
 
     def forward(self, G: Tensor, losses: Optional[Tensor] = None) -> Tensor:
         return self.weights(G, losses)
 
     @abc.abstractmethod
-    def _weights(self, G: Tensor, losses: Optional[Tensor]) -> Tensor:
-        """Compute the weights of a validated, detached ``G``."""
+    def _weights(self, T: TaskGradients, losses: Optional[Tensor]) -> Tensor:
+        """Compute the weights of validated, detached gradients (see ``_gradients.py``)."""
 
 
 class DirectionMethod(_MethodBase):
@@ -158,11 +160,11 @@ class DirectionMethod(_MethodBase):
         """
         G = check_gradient_matrix(G)
         with torch.no_grad():
-            return self._combine(G.detach())
+            return self._combine(TaskGradients(G.detach()))
 
     def forward(self, G: Tensor) -> Tensor:
         return self.combine(G)
 
     @abc.abstractmethod
-    def _combine(self, G: Tensor) -> Tensor:
-        """Combine a validated, detached ``G``."""
+    def _combine(self, T: TaskGradients) -> Tensor:
+        """Combine validated, detached gradients (see ``_gradients.py``)."""

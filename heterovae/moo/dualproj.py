@@ -30,7 +30,6 @@ class DualProj(DirectionMethod):
 
     name = "dualproj"
 
-    def _combine(self, G: Tensor) -> Tensor:
-        K = G.shape[0]
-        v = solve_lower_bounded_qp(gram_to_numpy(G), np.ones(K))[0]
-        return torch.as_tensor(v, dtype=G.dtype).to(G.device) @ G
+    def _combine(self, T) -> Tensor:
+        v = solve_lower_bounded_qp(gram_to_numpy(T.gram), np.ones(T.K))[0]
+        return T.combine(torch.as_tensor(v, dtype=T.dtype).to(T.device))

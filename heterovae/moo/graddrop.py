@@ -29,9 +29,13 @@ class GradDrop(SeededMixin, DirectionMethod):
     becomes ``l_k g_k + (1 - l_k) mask_k * g_k`` with leakage ``l_k``; the
     combined gradient is their sum. A single task is kept whole (P is 0 or 1).
 
-    The coordinates are those of ``G``'s rows, i.e. batch element times
-    feature (the paper also offers summing over the batch before computing
-    ``P``; we keep the per-sample signs, which the flattened ``G`` carries).
+    This is the combination step of the paper's Algorithm 1 applied to the
+    matrix ``G``, whose coordinates are batch element times feature (as
+    torchjd's GradDrop aggregator does). The paper's layer-level version also
+    multiplies the gradients by the sign of the layer's activations and sums
+    them over the batch before computing ``P`` (one purity per feature); ``G``
+    does not carry the activations, so here each sample's coordinate has its
+    own purity and draw.
 
     Parameters
     ----------
@@ -58,20 +62,29 @@ class GradDrop(SeededMixin, DirectionMethod):
         self.leakage = leakage
         self._init_seed(seed)
 
-    def _combine(self, G: Tensor) -> Tensor:
+    def _combine(self, T) -> Tensor:
+        G = T.G
         K, n = G.shape
+        # Per coordinate, everything follows from the positive and negative masses:
+        # sum |g| = pos - neg and P = (1 + (pos + neg) / (pos - neg)) / 2 = pos / (pos - neg).
+        # So one clamp and reductions over K replace per-task masks of size K x n.
+        positive = G.clamp(min=0)
+        pos = positive.sum(0)
         total = G.sum(0)
-        mass = G.abs().sum(0)
+        neg = total - pos
+        mass = pos - neg
         ok = mass > tiny(G.dtype)
-        purity = 0.5 * (1 + torch.where(ok, total / torch.where(ok, mass, torch.ones_like(mass)), 0))
+        purity = torch.where(ok, pos / torch.where(ok, mass, torch.ones_like(mass)), 0.5)
         u = torch.rand(n, dtype=G.dtype, device=G.device, generator=self._generator(G.device))
         keep_positive = u < purity  # P = 1: always; P = 0: never
-        kept = torch.where(keep_positive, G.clamp(min=0), G.clamp(max=0))
         if isinstance(self.leakage, numbers.Real):
+            dropped = torch.where(keep_positive, pos, neg)
             if self.leakage == 0:
-                return kept.sum(0)
-            return self.leakage * total + (1 - self.leakage) * kept.sum(0)
+                return dropped
+            return self.leakage * total + (1 - self.leakage) * dropped
         leak = torch.as_tensor(self.leakage, dtype=G.dtype, device=G.device)
         if leak.shape != (K,):
             raise ValueError(f"graddrop: leakage has {leak.numel()} values but G has K={K} rows")
-        return leak @ G + (1 - leak) @ kept
+        kept_pos = (1 - leak) @ positive
+        kept_neg = (1 - leak) @ G - kept_pos
+        return leak @ G + torch.where(keep_positive, kept_pos, kept_neg)

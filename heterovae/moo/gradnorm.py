@@ -6,6 +6,8 @@ Deep Multitask Networks", ICML 2018.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor, nn
 
@@ -35,7 +37,9 @@ class GradNorm(MagnitudeMethod):
     Everything stays on ``G``'s device with no host synchronisation.
 
     Losses must be positive (they are ratios against their initial values);
-    they are clamped at ``1e-12`` so a zero loss cannot produce NaN.
+    they are clamped at ``1e-12`` so a zero loss cannot produce NaN. A
+    non-finite loss contributes no gradient and is not recorded as an
+    initial loss (the :class:`~heterovae.moo.Aggregator` raises on it).
 
     Parameters
     ----------
@@ -54,16 +58,16 @@ class GradNorm(MagnitudeMethod):
 
     def __init__(self, n_tasks: int, alpha: float = 1.5, min_weight: float = 1e-3):
         super().__init__()
-        check_hyperparameter("n_tasks", n_tasks, kind=int, low=1, method=self.name)
+        check_hyperparameter("n_tasks", n_tasks, kind=numbers.Integral, low=1, method=self.name)
         check_hyperparameter("alpha", alpha, low=0, method=self.name)
         check_hyperparameter("min_weight", min_weight, low=0, high=1, low_open=True, high_open=True,
                              method=self.name)
-        self.n_tasks = n_tasks
+        self.n_tasks = int(n_tasks)
         self.alpha = alpha
         self.min_weight = min_weight
-        self.weight = nn.Parameter(torch.ones(n_tasks))
+        self.weight = nn.Parameter(torch.ones(self.n_tasks))
         # NaN marks "not seen yet"; filled in without a host-side branch
-        self.register_buffer("initial_losses", torch.full((n_tasks,), float("nan")))
+        self.register_buffer("initial_losses", torch.full((self.n_tasks,), float("nan")))
 
     def reset(self) -> None:
         """Forget the initial losses and restart from uniform weights."""
@@ -71,8 +75,8 @@ class GradNorm(MagnitudeMethod):
             self.weight.fill_(1.0)
             self.initial_losses.fill_(float("nan"))
 
-    def _weights(self, G: Tensor, losses: Tensor) -> Tensor:
-        K = G.shape[0]
+    def _weights(self, T, losses: Tensor) -> Tensor:
+        K = T.K
         if K != self.n_tasks:
             raise ValueError(f"gradnorm was built for n_tasks={self.n_tasks} but G has {K} rows")
         w = self.weight
@@ -81,15 +85,18 @@ class GradNorm(MagnitudeMethod):
 
         losses = losses.clamp_min(1e-12)
         init = self.initial_losses
-        init.copy_(torch.where(torch.isnan(init), losses.to(init.dtype), init))
+        init.copy_(torch.where(torch.isnan(init) & torch.isfinite(losses), losses.to(init.dtype), init))
 
-        wg = w.to(G.dtype)
-        norms = torch.linalg.vector_norm(G, dim=1)
+        wg = w.to(T.dtype)
+        norms = T.row_norms()
         weighted = wg * norms
-        ratio = losses / init.to(G.dtype)
+        ratio = losses / init.to(T.dtype)
         rate = ratio / ratio.mean()
         target = weighted.mean() * rate**self.alpha
         grad = (torch.sign(weighted - target) * norms).to(w.dtype)
+        # a non-finite loss (or a not yet recorded initial loss) must not poison
+        # the parameter; the aggregator reports non-finite losses as errors
+        grad = torch.where(torch.isfinite(grad), grad, torch.zeros_like(grad))
         if w.grad is None:
             w.grad = grad
         else:

@@ -49,22 +49,21 @@ class IMTLG(MagnitudeMethod):
         check_hyperparameter("rtol", rtol, low=0, method=self.name)
         self.rtol = rtol
 
-    def _weights(self, G: Tensor, losses) -> Tensor:
-        K = G.shape[0]
-        norms = torch.linalg.vector_norm(G, dim=1)
-        nonzero = norms > tiny(G.dtype)
+    def _weights(self, T, losses) -> Tensor:
+        K, dtype = T.K, T.dtype
+        M = T.gram
+        norms = M.diagonal().clamp_min(0).sqrt()
+        nonzero = norms > tiny(dtype)
         inv_norms = torch.where(nonzero, 1 / torch.where(nonzero, norms, torch.ones_like(norms)), 0)
-        U = G * inv_norms[:, None]
-        A = U @ U.T
-        A = 0.5 * (A + A.T)
+        A = M * inv_norms[:, None] * inv_norms[None, :]  # U U^T, the correlation matrix
         # Eigen-decomposition based pseudo-inverse (A is symmetric PSD).
         evals, evecs = torch.linalg.eigh(A)
         keep = evals > self.rtol * K
         inv = torch.where(keep, 1 / torch.where(keep, evals, torch.ones_like(evals)), 0)
-        beta = evecs @ (inv * (evecs.T @ nonzero.to(G.dtype)))
+        beta = evecs @ (inv * (evecs.T @ nonzero.to(dtype)))
         w = beta * inv_norms
         total = w.sum()
-        ok = total.abs() > tiny(G.dtype)
+        ok = total.abs() > tiny(dtype)
         # all-zero G: any weights do; return the uniform ones so sum(w) == 1 still holds
         uniform = torch.full_like(w, 1.0 / K)
         return torch.where(ok, w / torch.where(ok, total.abs(), torch.ones_like(total)), uniform)

@@ -11,6 +11,8 @@ pass per task.
 
 from __future__ import annotations
 
+import numbers
+
 from typing import Optional
 
 import torch
@@ -64,8 +66,9 @@ def moo_expand(y: Tensor, aggregator: Optional[nn.Module], losses: Optional[Tens
     """
     if not isinstance(y, Tensor):
         raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
         raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+    n_tasks = int(n_tasks)
     if losses is not None:
         losses = torch.as_tensor(losses).detach()
         if losses.shape != (n_tasks,):

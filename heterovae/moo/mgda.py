@@ -9,6 +9,8 @@ shared representation instead of the shared parameters -- exactly our ``G``.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -115,14 +117,14 @@ class MGDAUB(MagnitudeMethod):
         super().__init__()
         if solver not in _SOLVERS:
             raise ValueError(f"mgda-ub: solver must be one of {', '.join(_SOLVERS)}, got {solver!r}")
-        check_hyperparameter("max_iter", max_iter, kind=int, low=0, method=self.name)
+        check_hyperparameter("max_iter", max_iter, kind=numbers.Integral, low=0, method=self.name)
         self.solver = solver
-        self.max_iter = max_iter
+        self.max_iter = int(max_iter)
 
-    def _weights(self, G: Tensor, losses) -> Tensor:
-        if G.shape[0] == 1:
-            return torch.ones(1, dtype=G.dtype, device=G.device)
+    def _weights(self, T, losses) -> Tensor:
+        if T.K == 1:
+            return torch.ones(1, dtype=T.dtype, device=T.device)
         if self.solver == "quadprog":
-            w = solve_simplex_qp(gram_to_numpy(G))
-            return torch.as_tensor(w, dtype=G.dtype).to(G.device)
-        return frank_wolfe_min_norm(G @ G.T, self.max_iter)
+            w = solve_simplex_qp(gram_to_numpy(T.gram))
+            return torch.as_tensor(w, dtype=T.dtype).to(T.device)
+        return frank_wolfe_min_norm(T.gram, self.max_iter)

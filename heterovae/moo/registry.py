@@ -11,6 +11,7 @@ A *spec* names the methods to use:
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Dict, List, Mapping, Optional, Tuple, Type
 
 from .aggregator import Aggregator
@@ -21,6 +22,7 @@ from .graddrop import GradDrop
 from .gradnorm import GradNorm
 from .imtlg import IMTLG
 from .mgda import MGDAUB
+from .nash_mtl import NashMTL
 from .pcgrad import PCGrad
 from .upgrad import UPGrad
 
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 #: name -> class of every magnitude method.
-MAGNITUDE_METHODS: Dict[str, Type[MagnitudeMethod]] = {cls.name: cls for cls in (GradNorm, MGDAUB, IMTLG)}
+MAGNITUDE_METHODS: Dict[str, Type[MagnitudeMethod]] = {cls.name: cls for cls in (GradNorm, MGDAUB, IMTLG, NashMTL)}
 #: name -> class of every direction method.
 DIRECTION_METHODS: Dict[str, Type[DirectionMethod]] = {
     cls.name: cls for cls in (PCGrad, GradDrop, UPGrad, DualProj, AlignedMTL)
@@ -102,7 +104,10 @@ def method_hyperparameters(name: str) -> Dict[str, object]:
     """The hyperparameters of a method and their defaults (``n_tasks`` excluded)."""
     cls = _ALL_METHODS[_normalise_name(name)]
     params = inspect.signature(cls.__init__).parameters
-    return {p: v.default for p, v in params.items() if p not in ("self", "n_tasks")}
+    return {
+        p: v.default for p, v in params.items()
+        if p not in ("self", "n_tasks") and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)
+    }
 
 
 def validate_method_params(method_params: Optional[Mapping]) -> Dict[str, dict]:
@@ -142,7 +147,7 @@ def _instantiate(name: str, n_tasks: int, params: dict):
 
 
 def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
-          rescale: bool = True) -> Optional[Aggregator]:
+          rescale: bool = True, check_finite: bool = True) -> Optional[Aggregator]:
     """Build the aggregator a spec names.
 
     Parameters
@@ -156,6 +161,8 @@ def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
         ``{"gradnorm": {"alpha": 1.5}, "graddrop": {"leakage": 0.2}}``.
     rescale : bool, default=True
         See :class:`~heterovae.moo.aggregator.Aggregator`.
+    check_finite : bool, default=True
+        See :class:`~heterovae.moo.aggregator.Aggregator`.
 
     Returns
     -------
@@ -164,14 +171,16 @@ def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
     """
     magnitude, direction = validate_spec(spec)
     params = validate_method_params(method_params)
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, numbers.Integral) or n_tasks < 1:
         raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+    n_tasks = int(n_tasks)
     if magnitude == "none" and direction == "none":
         return None
     return Aggregator(
         magnitude=None if magnitude == "none" else _instantiate(magnitude, n_tasks, params.get(magnitude, {})),
         direction=None if direction == "none" else _instantiate(direction, n_tasks, params.get(direction, {})),
         rescale=rescale,
+        check_finite=check_finite,
     )
 
 
@@ -181,15 +190,15 @@ def cocktail(include_newer: bool = False) -> List[Optional[Tuple[str, str]]]:
     With ``include_newer=False`` these are the 12 combinations of Javaloy et
     al.: ``{none, gradnorm, mgda-ub, imtlg} x {none, graddrop, pcgrad}``, with
     the ``("none", "none")`` combination written as ``None`` (plain training).
-    ``include_newer=True`` adds the direction methods UPGrad, DualProj and
-    Aligned-MTL (4 x 6 = 24 specs).
+    ``include_newer=True`` adds the magnitude method Nash-MTL and the
+    direction methods UPGrad, DualProj and Aligned-MTL (5 x 6 = 30 specs).
 
     Examples
     --------
     >>> GridSearchCV(HeterogeneousVAEImputer(), {"moo": heterovae.moo.cocktail()})  # doctest: +SKIP
     """
-    magnitudes = PAPER_MAGNITUDE
-    directions = PAPER_DIRECTION + (
-        tuple(d for d in DIRECTION_METHODS if d not in PAPER_DIRECTION) if include_newer else ()
-    )
+    magnitudes, directions = PAPER_MAGNITUDE, PAPER_DIRECTION
+    if include_newer:
+        magnitudes += tuple(m for m in MAGNITUDE_METHODS if m not in PAPER_MAGNITUDE)
+        directions += tuple(d for d in DIRECTION_METHODS if d not in PAPER_DIRECTION)
     return [None if (m, d) == ("none", "none") else (m, d) for m in magnitudes for d in directions]

@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from ._qp import gram_to_numpy, solve_lower_bounded_qp
-from .base import DirectionMethod
+from ._gradients import TaskGradients
+from .base import DirectionMethod, check_gradient_matrix
 
 __all__ = ["UPGrad"]
 
@@ -36,12 +37,13 @@ class UPGrad(DirectionMethod):
 
     def project(self, G: Tensor) -> Tensor:
         """The per-task projected gradients ``[K, n]``."""
-        return self._projection_weights(G) @ G
+        G = check_gradient_matrix(G).detach()
+        with torch.no_grad():
+            return self._projection_weights(TaskGradients(G)) @ G
 
-    def _projection_weights(self, G: Tensor) -> Tensor:
-        K = G.shape[0]
-        V = solve_lower_bounded_qp(gram_to_numpy(G), np.eye(K))
-        return torch.as_tensor(V, dtype=G.dtype).to(G.device)
+    def _projection_weights(self, T) -> Tensor:
+        V = solve_lower_bounded_qp(gram_to_numpy(T.gram), np.eye(T.K))
+        return torch.as_tensor(V, dtype=T.dtype).to(T.device)
 
-    def _combine(self, G: Tensor) -> Tensor:
-        return self._projection_weights(G).sum(0) @ G
+    def _combine(self, T) -> Tensor:
+        return T.combine(self._projection_weights(T).sum(0))

@@ -12,12 +12,15 @@ DTYPES = [torch.float32, torch.float64]
 
 #: magnitude methods whose weights do not change when G is multiplied by c > 0
 SCALE_INVARIANT_WEIGHTS = {"mgda-ub", "imtlg"}
-#: methods that must never synchronise with the host (they run on every step)
-SYNC_FREE = {"gradnorm", "imtlg", "pcgrad", "graddrop", "aligned-mtl"}
+#: methods that must never synchronise with the host (they run on every step).
+#: IMTL-G and Aligned-MTL are free of Python-level syncs too (this test passes for
+#: them), but torch.linalg.eigh synchronises inside on CUDA, so they are not listed.
+SYNC_FREE = {"gradnorm", "pcgrad", "graddrop"}
+NO_PYTHON_SYNC = SYNC_FREE | {"imtlg", "aligned-mtl"}
 
 
 def test_registries_cover_every_method():
-    assert set(MAGNITUDE_METHODS) == {"gradnorm", "mgda-ub", "imtlg"}
+    assert {"gradnorm", "mgda-ub", "imtlg"} <= set(MAGNITUDE_METHODS)
     assert {"pcgrad", "graddrop"} <= set(DIRECTION_METHODS)
     assert len(DIRECTION_METHODS) >= 4  # at least two newer methods
     for name, cls in ALL_METHODS.items():
@@ -137,10 +140,12 @@ class _NoHostSync(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("name", sorted(SYNC_FREE))
-def test_no_host_synchronisation(name):
+@pytest.mark.parametrize("name", sorted(NO_PYTHON_SYNC))
+def test_no_host_synchronisation(name, monkeypatch):
+    # PCGrad's CPU path uses numpy views of CPU memory (no sync there); check the device path
+    monkeypatch.setattr("heterovae.moo.pcgrad.NUMPY_ON_CPU", False)
     G = MATRICES["conflicting"](torch.float32)
-    agg = build(name, G.shape[0])
+    agg = build(name, G.shape[0], check_finite=False)
     losses = torch.linspace(1.0, 2.0, G.shape[0])
     with _NoHostSync():
         agg(G, losses)
@@ -150,12 +155,18 @@ def test_no_host_synchronisation(name):
 def test_no_host_sync_detector_catches_a_sync():
     with pytest.raises(AssertionError, match="host synchronisation"):
         with _NoHostSync():
-            build("upgrad", 3)(random_matrix(3, 5))  # quadprog needs the Gram on the host
+            build("upgrad", 3, check_finite=False)(random_matrix(3, 5))  # quadprog needs the Gram on the host
+
+
+def test_finiteness_check_is_a_host_sync_that_can_be_turned_off():
+    with pytest.raises(AssertionError, match="host synchronisation"):
+        with _NoHostSync():
+            build("pcgrad", 3)(random_matrix(3, 5))
 
 
 def test_frank_wolfe_mgda_is_sync_free():
     G = MATRICES["conflicting"](torch.float32)
-    agg = build("mgda-ub", G.shape[0], {"mgda-ub": {"solver": "frank-wolfe", "max_iter": 5}})
+    agg = build("mgda-ub", G.shape[0], {"mgda-ub": {"solver": "frank-wolfe", "max_iter": 5}}, check_finite=False)
     with _NoHostSync():
         agg(G)
 

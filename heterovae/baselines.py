@@ -1,4 +1,4 @@
-"""scikit-learn imputation baselines for mixed-type DataFrames.
+"""scikit-learn imputers made usable on mixed-type DataFrames, for comparisons.
 
 The sklearn imputers work on float matrices. :class:`EncodedImputer` turns a
 DataFrame with the dtypes of :func:`heterovae.datasets.load_hivae` (numbers,
