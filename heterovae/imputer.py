@@ -155,9 +155,10 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         Adam learning rate.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
         Point estimate used by :meth:`transform`. ``"auto"`` takes, per
-        column, the one that minimises the usual error metric: the mean for
-        real, positive and count columns (squared error), the mode for
-        binary, categorical and ordinal ones (error rate). ``"mean"`` of a
+        column: the mean for real and count columns (squared error), the
+        median for positive ones (the LogNormal mean ``exp(mu + sigma^2/2)``
+        explodes with any overestimated sigma; see docs/models.rst), the mode
+        for binary, categorical and ordinal ones (error rate). ``"mean"`` of a
         categorical column is its mode, of an ordinal column the rounded
         expected code. ``"sample"`` draws one completion (see also
         :meth:`sample` for several).

@@ -48,6 +48,7 @@ from torch.func import functional_call
 
 from .heads import MOOState
 from .iwae import IWAE
+from .model import gradnorm_losses
 
 __all__ = ["DReG"]
 
@@ -100,11 +101,11 @@ class DReG(IWAE):
             w = torch.softmax(log_w, dim=0)
             bound = torch.logsumexp(log_w, dim=0) - math.log(self.n_importance_samples)
             column_nll = -(w[..., None] * log_lik_dec).sum(0).mean(0)
-            self.encoder_state.losses = -(w[..., None] ** 2 * log_lik_enc).sum(0).mean(0)
+            self.encoder_state.losses = gradnorm_losses(-(w[..., None] ** 2 * log_lik_enc).sum(0).mean(0))
             kl = (w * (log_qz - log_pz)).sum(0).mean()
         decoder_surrogate = -(w[..., None] * log_lik_dec).sum((0, 2)).mean()
         encoder_surrogate = -(w**2 * log_w).sum(0).mean()
         surrogate = decoder_surrogate + encoder_surrogate
-        self.heads.state.losses = column_nll
+        self.heads.state.losses = gradnorm_losses(column_nll)
         loss = -bound.mean() + (surrogate - surrogate.detach())
         return {"loss": loss, "column_nll": column_nll, "kl": kl}

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..moo import moo_expand
-from .model import MixedTableModel, point_estimate
+from .model import MixedTableModel, gradnorm_losses, point_estimate
 
 __all__ = ["HIVAE", "gumbel_softmax_temperature", "categorical_kl_uniform", "gaussian_kl_unit_scale_prior"]
 
@@ -233,7 +233,7 @@ class HIVAE(MixedTableModel):
         losses = torch.zeros(self.n_columns, device=x.device, dtype=x.dtype)
         log_lik = self.log_likelihood(self.decode(z, s, losses), x) * observed
         column_nll = -log_lik.sum(0) / x.shape[0]
-        losses.copy_(column_nll.detach())
+        losses.copy_(gradnorm_losses(column_nll))
         kl_z = gaussian_kl_unit_scale_prior(loc, scale, self.prior_z_loc(s)).mean()
         kl_s = categorical_kl_uniform(s_logits).mean()
         kl = kl_z + kl_s

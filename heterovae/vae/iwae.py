@@ -30,7 +30,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .model import HeterogeneousVAE
+from .model import HeterogeneousVAE, gradnorm_losses
 
 __all__ = ["IWAE", "snis_point"]
 
@@ -175,7 +175,7 @@ class IWAE(HeterogeneousVAE):
             w = torch.softmax(log_w, dim=0)
             column_nll = -(w[..., None] * log_lik).sum(0).mean(0)
             kl = (w * (log_qz - log_pz)).sum(0).mean()
-        self.heads.state.losses = column_nll
+        self.heads.state.losses = gradnorm_losses(column_nll)
         return {"loss": -bound.mean(), "column_nll": column_nll, "kl": kl}
 
     # ------------------------------------------------------------ imputation

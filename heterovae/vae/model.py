@@ -34,6 +34,15 @@ def point_estimate(lik, raw: torch.Tensor, how: str = "auto") -> torch.Tensor:
     return lik.point(raw, how)
 
 
+def gradnorm_losses(column_nll: torch.Tensor) -> torch.Tensor:
+    """Positive per-column losses for loss-ratio methods (GradNorm): ``exp(NLL)``.
+
+    A column's NLL can be negative (densities); ``exp(L_t - L_0)`` is the
+    inverse likelihood ratio of the column since the start of training.
+    """
+    return torch.exp(column_nll.detach().clamp(max=80.0))
+
+
 def gaussian_kl(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """KL(N(loc, scale^2) || N(0, I)) summed over the last dimension."""
     return 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * torch.log(scale)).sum(-1)
@@ -230,7 +239,7 @@ class HeterogeneousVAE(MixedTableModel):
         # GradNorm reads loss *ratios*, which need positive losses; a column's
         # NLL can be negative (densities), exp(NLL) is positive and its ratio
         # exp(L_t - L_0) is the inverse likelihood ratio of the column.
-        self.heads.state.losses = torch.exp(column_nll.detach().clamp(max=80.0))
+        self.heads.state.losses = gradnorm_losses(column_nll)
         return {"loss": column_nll.sum() + self.kl_weight * kl, "column_nll": column_nll.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
