@@ -84,6 +84,19 @@ def gaussian_kl_unit_scale_prior(loc: torch.Tensor, scale: torch.Tensor, prior_l
     return 0.5 * (scale**2 + (loc - prior_loc) ** 2 - 1.0 - 2.0 * torch.log(scale)).sum(-1)
 
 
+def _lognormal_mode(lik, raw: torch.Tensor) -> torch.Tensor:
+    return lik.mode(raw)
+
+
+#: HI-VAE's ``impute_with="auto"`` overrides: positive columns take the
+#: LogNormal mode ``exp(mu - sigma^2) - 1``, as the reference implementation
+#: imputes. Its scales are per mixture component (functions of ``s`` alone),
+#: wide on zero-inflated columns, and a location error of a few log units is
+#: a factor of 20-100 in the original units: on credit (2000 rows) the
+#: median's numeric NRMSE was 3.06, the mode's 0.085.
+HIVAE_AUTO_POINT = {"pos": _lognormal_mode}
+
+
 def _uniform_(t: torch.Tensor, fan_in: int) -> torch.Tensor:
     bound = 1.0 / math.sqrt(max(fan_in, 1))
     return nn.init.uniform_(t, -bound, bound)
@@ -212,7 +225,7 @@ class HIVAE(MixedTableModel):
         return self._to_columns(parts)
 
     def _point(self, raw: torch.Tensor, how: str) -> torch.Tensor:
-        return self._to_columns([point_estimate(lik, r, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
+        return self._to_columns([point_estimate(lik, r, how, HIVAE_AUTO_POINT) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
 
     # ------------------------------------------------------------ objective
     def forward(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:
