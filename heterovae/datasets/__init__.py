@@ -1,0 +1,5 @@
+"""Dataset loaders."""
+
+from .multimnist import load_multimnist
+
+__all__ = ["load_multimnist"]
