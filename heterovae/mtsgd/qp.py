@@ -1,0 +1,129 @@
+"""Minimum of a quadratic form over the probability simplex.
+
+``simplex_min_norm(U)`` solves
+
+    min_w  w^T U w   subject to  w >= 0,  sum(w) = 1,
+
+the weight problem of MGDA and of MT-SGD (with ``U`` the Gram matrix of the
+task gradients, or of the Stein directions in the RKHS).
+
+How it is solved, and why
+-------------------------
+The equality constraint is eliminated first: ``w = E z + e_K`` with
+``E = [I_{K-1}; -1^T]`` and ``z = w[:-1]``, which leaves ``K - 1`` variables,
+the constraints ``z >= 0`` and ``sum(z) <= 1``, and the reduced Hessian
+``E^T U E``. That Hessian only sees ``U`` on the simplex's tangent space, so
+the solution is unchanged by adding a constant to every entry of ``U``
+(``w^T 1 1^T w = 1`` on the simplex): the Stein Gram matrix's trace term,
+for instance, has no effect on the weights.
+
+The reduced problem goes to ``quadprog`` (Goldfarb-Idnani, exact for small
+dense problems), which needs a positive-definite Hessian. Gram matrices are
+only semi-definite (two equal task gradients make them singular) and carry
+round-off, so the reduced Hessian is shifted by ``max(0, -lambda_min) +
+ridge * scale`` times the identity, ``scale`` being its largest diagonal
+entry (or of the linear term, for a problem that is linear on the simplex).
+A clearly indefinite matrix (``lambda_min < -psd_tol * scale``) is an
+error rather than something to paper over. The result is clipped at zero and
+renormalised, so it lies exactly on the simplex.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import quadprog
+import torch
+
+__all__ = ["simplex_min_norm"]
+
+
+def _reduced_problem(u: np.ndarray):
+    """Hessian and linear term of the problem in z = w[:-1] (quadprog form)."""
+    k = u.shape[-1]
+    e = np.vstack([np.eye(k - 1), -np.ones((1, k - 1))])  # [K, K-1]
+    g = e.T @ u @ e  # reduced Hessian / 2
+    lin = e.T @ u[:, -1]  # from the cross term 2 z^T E^T U e_K
+    return g, lin
+
+
+def _solve_reduced(g, lin, ridge, psd_tol):
+    k1 = g.shape[0]
+    lam_min = np.linalg.eigvalsh(g)[0]
+    scale = float(max(np.abs(np.diag(g)).max(), np.abs(lin).max()))
+    if not scale > 0:
+        # w^T U w is constant on the simplex: every feasible point is optimal.
+        return np.full(k1 + 1, 1.0 / (k1 + 1))
+    if lam_min < -psd_tol * scale:
+        raise ValueError(
+            "U is not positive semi-definite on the simplex (smallest eigenvalue "
+            f"of the reduced matrix {lam_min:.3g}, scale {scale:.3g}); it must be "
+            "a Gram matrix of task gradients or Stein directions"
+        )
+    shift = max(0.0, -lam_min) + ridge * scale
+    hess = (g + shift * np.eye(k1)) / scale
+    a = -lin / scale
+    # z >= 0 and -sum(z) >= -1; quadprog wants C^T z >= b.
+    c = np.hstack([np.eye(k1), -np.ones((k1, 1))])
+    b = np.concatenate([np.zeros(k1), [-1.0]])
+    z = quadprog.solve_qp(hess, a, c, b, 0)[0]
+    w = np.append(z, 1.0 - z.sum())
+    w = np.clip(w, 0.0, None)
+    return w / w.sum()
+
+
+def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-6):
+    """Minimise ``w^T U w`` over the probability simplex.
+
+    Parameters
+    ----------
+    U : Tensor or ndarray of shape (K, K) or (B, K, K)
+        Symmetric positive semi-definite matrix, or a batch of them. Only the
+        symmetric part ``(U + U^T) / 2`` is used.
+    ridge : float, default=1e-10
+        Relative ridge added to the reduced Hessian so that quadprog sees a
+        strictly positive-definite matrix (see the module docstring). It
+        perturbs the minimum by at most ``ridge * scale``.
+    psd_tol : float, default=1e-6
+        Negative eigenvalues of the reduced Hessian down to ``-psd_tol *
+        scale`` are treated as round-off; below that a ValueError is raised.
+
+    Returns
+    -------
+    w : same type as ``U``, shape (K,) or (B, K)
+        Weights on the simplex (non-negative, summing to one). A tensor input
+        gives a tensor with ``U``'s dtype and device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.array([[1.0, 0.0], [0.0, 1.0]])  # two orthogonal gradients
+    >>> simplex_min_norm(g @ g.T)
+    array([0.5, 0.5])
+    """
+    if not (isinstance(ridge, (int, float)) and ridge > 0):
+        raise ValueError(f"ridge must be a positive float, got {ridge!r}")
+    if not (isinstance(psd_tol, (int, float)) and psd_tol >= 0):
+        raise ValueError(f"psd_tol must be a non-negative float, got {psd_tol!r}")
+    is_tensor = isinstance(U, torch.Tensor)
+    u = U.detach().cpu().double().numpy() if is_tensor else np.asarray(U, dtype=float)
+    if u.ndim not in (2, 3) or u.shape[-1] != u.shape[-2] or u.shape[-1] < 1:
+        raise ValueError(
+            f"U must be a square matrix (K, K) or a batch (B, K, K) with K >= 1, "
+            f"got shape {u.shape}"
+        )
+    if not np.isfinite(u).all():
+        raise ValueError("U contains NaN or infinite values")
+    batch = u.reshape(-1, u.shape[-1], u.shape[-1])
+    k = batch.shape[-1]
+    if k == 1:
+        out = np.ones((batch.shape[0], 1))
+    else:
+        batch = 0.5 * (batch + np.swapaxes(batch, -1, -2))
+        out = np.empty((batch.shape[0], k))
+        for i, ui in enumerate(batch):
+            g, lin = _reduced_problem(ui)
+            out[i] = _solve_reduced(g, lin, ridge, psd_tol)
+    out = out.reshape(u.shape[:-1])
+    if is_tensor:
+        return torch.as_tensor(out, dtype=U.dtype, device=U.device)
+    return out

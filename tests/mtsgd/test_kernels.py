@@ -1,0 +1,108 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist, pdist
+
+from heterovae.mtsgd import KERNELS, RBFKernel, get_kernel, median_bandwidth
+
+from ._references import KERNEL_REFERENCES, float64, kernel_pair  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("float64")
+
+
+def test_every_registered_kernel_has_an_independent_reference():
+    assert set(KERNELS) == set(KERNEL_REFERENCES)
+    for name, cls in KERNELS.items():
+        assert KERNEL_REFERENCES[name][0] is cls
+
+
+@pytest.mark.parametrize("m", [2, 3, 7, 10])
+def test_median_bandwidth_matches_numpy(m):
+    rng = np.random.default_rng(m)
+    x = rng.normal(size=(m, 4)) * 3.0
+    expected = np.median(pdist(x)) ** 2 / np.log(m + 1)
+    got = median_bandwidth(torch.tensor(x))
+    np.testing.assert_allclose(got.item(), expected, rtol=1e-10)
+
+
+def test_median_bandwidth_degenerate_cases_fall_back_to_one():
+    assert median_bandwidth(torch.randn(1, 3)).item() == 1.0
+    assert median_bandwidth(torch.ones(5, 3)).item() == 1.0
+
+
+def test_gram_matches_scipy_distances(kernel_pair):
+    cls, scalar = kernel_pair
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3))
+    h = 1.7
+    got = cls(bandwidth=h).gram(torch.tensor(x)).numpy()
+    expected = np.array(
+        [[scalar(torch.tensor(a), torch.tensor(b), h).item() for b in x] for a in x]
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    # and the RBF against scipy's distances directly
+    if cls is RBFKernel:
+        np.testing.assert_allclose(got, np.exp(-cdist(x, x, "sqeuclidean") / h))
+
+
+@pytest.mark.parametrize("bandwidth", ["median", 0.8])
+def test_repulsion_and_trace_match_autograd(kernel_pair, bandwidth):
+    cls, scalar = kernel_pair
+    torch.manual_seed(1)
+    x = torch.randn(5, 3)
+    kern = cls(bandwidth=bandwidth)
+    terms = kern(x)
+    h = terms.bandwidth.item()
+    m, p = x.shape
+    rep = torch.zeros(m, p)
+    trace = 0.0
+    for i in range(m):
+        for j in range(m):
+            xj = x[j].clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(scalar(xj, x[i], h), xj)
+            rep[i] += g / m  # grad_{x_j} k(x_j, x_i)
+            hess = torch.autograd.functional.hessian(
+                lambda a, b: scalar(a, b, h), (x[i], x[j])
+            )
+            trace += torch.trace(hess[0][1]).item() / m**2  # tr grad_a grad_b k
+    torch.testing.assert_close(terms.repulsion, rep)
+    assert terms.trace.item() == pytest.approx(trace, rel=1e-10)
+
+
+def test_kernel_does_not_track_gradients_nor_mutate_input():
+    x = torch.randn(4, 2, requires_grad=True)
+    before = x.detach().clone()
+    terms = RBFKernel()(x)
+    assert not terms.gram.requires_grad and not terms.repulsion.requires_grad
+    torch.testing.assert_close(x.detach(), before)
+
+
+@pytest.mark.parametrize("bad", ["mean", -1.0, 0.0, float("nan"), True, None])
+def test_bad_bandwidth_is_rejected(bad):
+    with pytest.raises((ValueError, TypeError), match="bandwidth"):
+        RBFKernel(bandwidth=bad)
+
+
+def test_get_kernel():
+    assert isinstance(get_kernel("rbf"), RBFKernel)
+    k = RBFKernel(2.0)
+    assert get_kernel(k) is k
+    with pytest.raises(ValueError, match="unknown kernel 'gauss'"):
+        get_kernel("gauss")
+    with pytest.raises(TypeError, match="kernel must be"):
+        get_kernel(3)
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.randn(3), "shape"),
+        (torch.ones(3, 2, dtype=torch.int64), "floating"),
+        (torch.tensor([[0.0, float("nan")]]), "NaN"),
+    ],
+)
+def test_bad_particles_are_rejected(x, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        RBFKernel()(x)
