@@ -237,13 +237,14 @@ def _rule_linear(ctx):
     return torch.full((k,), 1.0 / k)
 
 
-def preference_vectors(n_particles, n_tasks, random_state=None):
+def preference_vectors(n_particles, n_tasks, random_state=0):
     """Unit preference vectors of Pareto MTL, one per particle.
 
     For two tasks they are evenly spread on the quarter circle (angles
     ``0 .. pi/2``, as in Lin et al. 2019; the single-particle case takes
     the diagonal); for more tasks they are normalised absolute Gaussian
-    draws from ``random_state``.
+    draws from ``random_state`` (fixed by default, so that a fit is
+    reproducible).
 
     Returns
     -------
