@@ -6,9 +6,11 @@ prints accuracy, Brier score and expected calibration error per task and
 saves reliability diagrams to ``mtsgd_multimnist_reliability.png``.
 
 Small on purpose (1500 training pairs, 4 epochs: a couple of minutes on a
-laptop CPU); raise ``N_TRAIN`` and ``EPOCHS`` for real accuracy.
+laptop CPU); raise ``--n-train`` and ``--epochs`` for real accuracy.
 Needs the MNIST IDX files (see :func:`heterovae.datasets.load_multimnist`).
 """
+
+import argparse
 
 import matplotlib
 
@@ -22,7 +24,6 @@ from heterovae.datasets import load_multimnist  # noqa: E402
 from heterovae.metrics import multitask_scores, reliability_diagram  # noqa: E402
 from heterovae.mtsgd.estimators import MTSGDClassifier  # noqa: E402
 
-N_TRAIN, N_TEST, EPOCHS = 1500, 1000, 4
 
 
 class LeNet(nn.Module):
@@ -40,13 +41,19 @@ class LeNet(nn.Module):
         return self.features(x)
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="MT-SGD vs a deep ensemble on Multi-MNIST")
+    parser.add_argument("--n-train", type=int, default=1500)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--out", default="mtsgd_multimnist_reliability.png")
+    args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    X_train, X_test, Y_train, Y_test = load_multimnist(N_TRAIN, N_TEST, random_state=0)
+    X_train, X_test, Y_train, Y_test = load_multimnist(args.n_train, args.n_test, random_state=0)
     fig, axes = plt.subplots(2, 2, figsize=(8, 8))
     for row, method in enumerate(["mt-sgd", "linear"]):
         clf = MTSGDClassifier(
-            LeNet, method=method, n_particles=5, max_epochs=EPOCHS, lr=2e-3, random_state=0
+            LeNet, method=method, n_particles=5, max_epochs=args.epochs, lr=2e-3, random_state=0
         ).fit(X_train, Y_train)
         probas = clf.predict_proba(X_test)
         scores = multitask_scores(Y_test, probas, classes=clf.classes_)
@@ -58,8 +65,8 @@ def main():
                 ax=axes[row, task], label=f"{method}, task {task + 1}",
             )
     fig.tight_layout()
-    fig.savefig("mtsgd_multimnist_reliability.png", dpi=100)
-    print("saved mtsgd_multimnist_reliability.png")
+    fig.savefig(args.out, dpi=100)
+    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":
