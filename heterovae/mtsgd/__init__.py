@@ -26,6 +26,7 @@ from .kernels import (
     RBFKernel,
     get_kernel,
     median_bandwidth,
+    pairwise_sq_distances,
 )
 from .qp import simplex_min_norm
 from .sampler import MultiTargetSampler
@@ -46,6 +47,7 @@ __all__ = [
     "moo_svgd_direction_from_terms",
     "mtsgd_direction",
     "mtsgd_direction_from_terms",
+    "pairwise_sq_distances",
     "simplex_min_norm",
     "stein_gram",
     "stein_gram_from_terms",

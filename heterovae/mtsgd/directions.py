@@ -36,7 +36,7 @@ convenience wrapper taking ``(particles, scores, kernel)``.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Tuple, Union
 
 import torch
 

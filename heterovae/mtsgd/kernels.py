@@ -99,11 +99,12 @@ def median_bandwidth(x: torch.Tensor, sq_dists: torch.Tensor = None) -> torch.Te
 
     ``med`` is the median (numpy's convention: the mean of the two middle
     values for an even count) of the distances ``||x_i - x_j||`` over the
-    ``M (M - 1) / 2`` distinct pairs ``i < j``. With ``k = exp(-r^2 / h)``
-    this makes ``sum_j k(x_i, x_j) ~ M^{-1}`` at the median distance, the
-    balance between driving and repulsive forces proposed for SVGD by Liu &
-    Wang (2016); their reference code uses ``log(M + 1)`` rather than
-    ``log M`` so that ``M = 1`` is defined, and so do we.
+    ``M (M - 1) / 2`` distinct pairs ``i < j``. With ``k = exp(-r^2 / h)`` a
+    pair at the median distance gets ``k = 1 / (M + 1)``, so that
+    ``sum_j k(x_i, x_j)`` is of order one: the balance between the driving
+    and the repulsive terms proposed for SVGD by Liu & Wang (2016). Their
+    reference code uses ``log(M + 1)`` rather than ``log M`` so that ``M = 1``
+    is defined, and so do we.
 
     Falls back to ``h = 1`` when there is no pair (``M = 1``) or when all
     particles coincide (median distance 0).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -103,6 +104,13 @@ class MultiTargetSampler(nn.Module):
         self._rule = get_direction(method)
         self.kernel = get_kernel(kernel)
         self.method_options = dict(method_options or {})
+        try:
+            inspect.signature(self._rule).bind(None, None, **self.method_options)
+        except TypeError:
+            raise ValueError(
+                f"method_options {sorted(self.method_options)} are not all options "
+                f"of method {method!r}"
+            ) from None
 
         x = torch.as_tensor(
             particles.detach() if isinstance(particles, torch.Tensor)

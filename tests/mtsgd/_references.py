@@ -37,3 +37,13 @@ def float64():
 @pytest.fixture(params=sorted(KERNEL_REFERENCES))
 def kernel_pair(request):
     return KERNEL_REFERENCES[request.param]
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one intra-op thread (tiny tensors: threads only add overhead
+    on the shared CI machine), restoring the setting afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

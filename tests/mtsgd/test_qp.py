@@ -73,6 +73,20 @@ def test_constant_shift_does_not_change_weights():
     np.testing.assert_allclose(simplex_min_norm(u - 0.5 * u.min()), w, atol=1e-7)
 
 
+@pytest.mark.parametrize("k, seed", [(2, 0), (4, 3)])
+def test_float32_gram_with_a_large_constant(k, seed):
+    # A Stein Gram matrix in float32 whose trace term dwarfs the rest: the
+    # round-off left after the reduction (seed 3: reduced eigenvalue -6e-4 for
+    # a true 0) must not be mistaken for indefiniteness.
+    rng = np.random.default_rng(seed)
+    u64 = random_psd(rng, k, 2) + 1e4
+    w32 = simplex_min_norm(torch.tensor(u64, dtype=torch.float32))
+    w64 = simplex_min_norm(u64)
+    assert u64 @ w32.double().numpy() @ w32.double().numpy() == pytest.approx(
+        w64 @ u64 @ w64, rel=1e-5
+    )
+
+
 def test_two_tasks_closed_form():
     rng = np.random.default_rng(11)
     for _ in range(20):
