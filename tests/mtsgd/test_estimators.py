@@ -275,3 +275,43 @@ def test_cuda_fit_predict_and_pickle(data):
     np.testing.assert_array_equal(restored.predict(X), pred)
     cpu = MTSGDClassifier(device="cpu", random_state=0, **FAST).fit(X, Y)
     assert np.mean(cpu.predict(X) == pred) > 0.9
+
+
+def test_three_tasks_every_method_reproducible():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0.5], axis=1).astype(int)
+    for method in ("mt-sgd", "pareto-mtl"):
+        a = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
+        b = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
+        assert a.task_weights_.shape == (FAST["max_epochs"], 3)
+        np.testing.assert_array_equal(a.predict_proba(X)[2], b.predict_proba(X)[2])
+
+
+def _spread(clf):
+    flat = clf.ensemble_.flat("shared")
+    return torch.pdist(flat).mean().item()
+
+
+def test_temperature_controls_repulsion(data):
+    # A hotter posterior weighs the kernel's repulsion more against the data:
+    # the particles end up further apart in parameter space.
+    X, Y, _ = data
+    params = dict(FAST, method="mt-sgd", optimizer="sgd", lr=0.05, random_state=0)
+    cold = MTSGDClassifier(temperature=1.0, **params).fit(X, Y)
+    hot = MTSGDClassifier(temperature=1e4, **params).fit(X, Y)
+    assert _spread(hot) > 1.05 * _spread(cold)
+    # the non-interacting baseline does not depend on the temperature at all
+    lin = dict(params, method="linear")
+    np.testing.assert_allclose(
+        MTSGDClassifier(temperature=1.0, **lin).fit(X, Y).predict_proba(X)[0],
+        MTSGDClassifier(temperature=1e4, **lin).fit(X, Y).predict_proba(X)[0],
+    )
+
+
+def test_regressor_outputs_kernel_space():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0], X[:, 1] + X[:, 2]], 1)
+    reg = MTSGDRegressor(kernel_space="outputs", random_state=0, **FAST).fit(X, Y)
+    assert reg.score(X, Y) > 0.5
