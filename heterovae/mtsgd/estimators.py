@@ -47,6 +47,14 @@ def resolve_device(device):
     return device
 
 
+def _as_tensor(array):
+    # torch.from_numpy shares memory and warns on read-only arrays (e.g.
+    # pandas-backed or memory-mapped); those are copied instead.
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
 def _reset_parameters(module):
     for sub in module.modules():
         if hasattr(sub, "reset_parameters"):
@@ -222,8 +230,8 @@ class _BaseMTSGD(BaseEstimator):
         # is left alone and the same random_state gives the same model.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            X_t = torch.from_numpy(X).to(device)
-            targets_t = torch.from_numpy(targets).to(device)
+            X_t = _as_tensor(X).to(device)
+            targets_t = _as_tensor(targets).to(device)
             networks = []
             width = None
             for _ in range(self.n_particles):
@@ -301,7 +309,7 @@ class _BaseMTSGD(BaseEstimator):
             ens.to(device)
         chunks = []
         with torch.no_grad():
-            X_t = torch.from_numpy(X)
+            X_t = _as_tensor(X)
             for start in range(0, X.shape[0], max(self.batch_size, 256)):
                 xb = X_t[start : start + max(self.batch_size, 256)].to(device)
                 chunks.append([o.cpu() for o in ens.forward(xb, train=False)[1]])

@@ -315,3 +315,15 @@ def test_regressor_outputs_kernel_space():
     Y = np.stack([X[:, 0], X[:, 1] + X[:, 2]], 1)
     reg = MTSGDRegressor(kernel_space="outputs", random_state=0, **FAST).fit(X, Y)
     assert reg.score(X, Y) > 0.5
+
+
+def test_pandas_inputs(data):
+    pd = pytest.importorskip("pandas")
+    X, Y, _ = data
+    Xdf = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)])
+    Ydf = pd.DataFrame(Y, columns=["sign", "bucket"])
+    clf = MTSGDClassifier(random_state=0, **FAST).fit(Xdf, Ydf)
+    np.testing.assert_array_equal(clf.feature_names_in_, Xdf.columns)
+    np.testing.assert_array_equal(
+        clf.predict(Xdf), MTSGDClassifier(random_state=0, **FAST).fit(X, Y).predict(X)
+    )
