@@ -228,7 +228,11 @@ class _BaseMTSGD(BaseEstimator):
         # All randomness (initialisation, shuffling, dropout) comes from
         # ``seed`` inside a forked RNG, so the caller's global torch state
         # is left alone and the same random_state gives the same model.
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if device.type == "cuda":
+            cuda_ids = [device.index if device.index is not None else torch.cuda.current_device()]
+        else:
+            cuda_ids = []
+        with torch.random.fork_rng(devices=cuda_ids):
             torch.manual_seed(seed)
             X_t = _as_tensor(X).to(device)
             targets_t = _as_tensor(targets).to(device)
@@ -282,7 +286,7 @@ class _BaseMTSGD(BaseEstimator):
                 if not np.all(np.isfinite(loss_curve[-1])):
                     raise FloatingPointError(
                         f"training diverged at epoch {epoch + 1} (task losses "
-                        f"{loss_curve[-1]}); lower lr or raise temperature."
+                        f"{loss_curve[-1]}); lower lr."
                     )
                 if self.verbose:
                     print(
