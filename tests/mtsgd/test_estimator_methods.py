@@ -321,3 +321,26 @@ def test_flatten_roundtrip_and_groups():
     back = ens.unflatten("shared", flat)
     for name, t in zip(ens.shared_names, back):
         torch.testing.assert_close(t, ens.params[name].detach())
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("space", ["params", "outputs"])
+def test_one_particle_one_task_is_plain_gradient_descent(method, space):
+    # Every rule collapses to the gradient of loss + prior when there is
+    # nothing to balance (one task) and nothing to repel (one particle).
+    torch.manual_seed(3)
+    net = MultiHeadNetwork(nn.Sequential(nn.Linear(D, H), nn.Tanh()), H, (3,))
+    reference = copy.deepcopy(net)
+    ens = ParticleEnsemble([net], torch.device("cpu"))
+    x, y = _batch()
+    features, outputs = ens.forward(x)
+    ctx = StepContext(
+        ensemble=ens, features=features, outputs=outputs, losses=_losses(outputs, y[:, :1]),
+        scale=N / TEMPERATURE, weight_decay=WD, kernel=RBFKernel(), kernel_space=space,
+    )
+    METHODS[method](ctx)
+    loss = F.cross_entropy(reference(x)[1], y[:, 0])
+    names = [n for n, _ in reference.named_parameters()]
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    for name, p, g in zip(names, reference.parameters(), grads):
+        torch.testing.assert_close(ens.params[name].grad[0], g + WD * p.detach(), rtol=1e-4, atol=1e-6)
