@@ -68,6 +68,8 @@ def test_fills_only_missing_cells_and_keeps_dtypes_and_labels(fitted):
     assert set(out["colour"].cat.categories) == {"blue", "green", "red"}
     assert out["size"].cat.ordered
     assert np.all(out["count"] == np.round(out["count"])) and (out["count"] >= 0).all()
+    for c in ("real", "pos", "count"):  # point estimates stay within the training range
+        assert masked[c].min() <= out[c].min() and out[c].max() <= masked[c].max()
     observed = ~mask
     for j, c in enumerate(masked.columns):
         pd.testing.assert_series_equal(out[c][observed[:, j]], masked[c][observed[:, j]])
