@@ -416,9 +416,9 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
         Per-sample shape of ``X`` at fit, checked at predict.
     ensemble_ : ParticleEnsemble
         The fitted particles (stacked torch parameters).
-    loss_curve_ : ndarray of shape (max_epochs, n_outputs_)
+    loss_curve_ : ndarray of shape (max_epochs, n_outputs)
         Training loss of each output per epoch (mean over particles).
-    task_weights_ : ndarray of shape (max_epochs, n_outputs_)
+    task_weights_ : ndarray of shape (max_epochs, n_outputs)
         Mean task weights of the shared update per epoch (the MT-SGD
         simplex weights; uniform for ``"linear"``).
     device_ : str
@@ -486,7 +486,7 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
 
         Returns
         -------
-        list of n_outputs_ arrays of shape (n_samples, n_classes_k)
+        list of n_outputs arrays of shape (n_samples, n_classes_k)
             (one array when fitted on 1-D ``y``), columns ordered as
             ``classes_``.
         """
@@ -499,7 +499,7 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_outputs_) or (n_samples,)
+        ndarray of shape (n_samples, n_outputs) or (n_samples,)
         """
         probas = self.predict_proba(X)
         probas = probas if self._multi_output else [probas]
@@ -544,7 +544,7 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
     Attributes
     ----------
     n_outputs_ : int
-    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_mean_, y_scale_ : ndarray of shape (n_outputs,)
         Standardisation of the targets.
     n_features_in_, input_shape_, ensemble_, loss_curve_, task_weights_, device_
         As in :class:`MTSGDClassifier`.
@@ -590,7 +590,7 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_outputs_) or (n_samples,)
+        ndarray of shape (n_samples, n_outputs) or (n_samples,)
         """
         outputs = self._forward_all(X)
         means = torch.stack([o[..., 0].mean(0) for o in outputs], dim=1).numpy()
