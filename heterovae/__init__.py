@@ -4,6 +4,8 @@
   likelihood is chosen per column, optionally trained with multi-objective
   gradient methods (:mod:`heterovae.moo`).
 - :class:`LikelihoodDetector` infers each column's likelihood.
+- :class:`MTSGDClassifier` / :class:`MTSGDRegressor`: multi-output ensembles
+  of particle networks trained by MT-SGD (:mod:`heterovae.mtsgd`).
 """
 
 __version__ = "0.1.0"
@@ -12,5 +14,7 @@ from . import moo
 from .columns import KINDS, ColumnSpec
 from .detection import LikelihoodDetector
 from .imputer import HeterogeneousVAEImputer
+from .mtsgd import MTSGDClassifier, MTSGDRegressor, MultiTargetSampler
 
-__all__ = ["moo", "ColumnSpec", "KINDS", "HeterogeneousVAEImputer", "LikelihoodDetector", "__version__"]
+__all__ = ["moo", "ColumnSpec", "KINDS", "HeterogeneousVAEImputer", "LikelihoodDetector", "MTSGDClassifier",
+           "MTSGDRegressor", "MultiTargetSampler", "__version__"]

@@ -155,10 +155,12 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         Adam learning rate.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
         Point estimate used by :meth:`transform`. ``"auto"`` takes, per
-        column: the mean for real and count columns (squared error), the
-        median for positive ones (the LogNormal mean ``exp(mu + sigma^2/2)``
-        explodes with any overestimated sigma; see docs/models.rst), the mode
-        for binary, categorical and ordinal ones (error rate). ``"mean"`` of a
+        column, the one that suits the usual error metric: the mean for
+        real and count columns (squared error), the median for positive
+        columns (their LogNormal mean amplifies an overestimated variance
+        exponentially), the mode for binary, categorical and ordinal ones
+        (error rate). Numeric point estimates are clipped to the range of
+        the column's training values. ``"mean"`` of a
         categorical column is its mode, of an ordinal column the rounded
         expected code. ``"sample"`` draws one completion (see also
         :meth:`sample` for several).
@@ -332,6 +334,11 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         self._device = resolve_device(self.device)
         values = self._codec.encode(X, fitting=True)
         self._values_at_fit = values
+        continuous = np.array([s.categories is None for s in self.specs_])
+        # point estimates never leave the range seen in training (a safety net
+        # for heavy-tailed columns whose likelihood fits poorly)
+        self._low = np.where(continuous, np.nanmin(values, axis=0), -np.inf)
+        self._high = np.where(continuous, np.nanmax(values, axis=0), np.inf)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._seed = seed
@@ -413,7 +420,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
             if self.impute_with == "sample":
                 codes = self._predict_codes(x, observed, None, generator=self._generator(), n_draws=1)[0]
             else:
-                codes = self._predict_codes(x, observed, self.impute_with)
+                codes = np.clip(self._predict_codes(x, observed, self.impute_with), self._low, self._high)
         return self._codec.decode(X, codes, missing)
 
     def sample(self, X, n_draws=5, random_state=None):
@@ -460,7 +467,8 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
             raise ValueError("X has no observed cell to hide and score; score needs observed values")
         how = "auto" if self.impute_with == "sample" else self.impute_with
         with torch_threads(self.n_threads):
-            codes = self._predict_codes(x, observed & torch.as_tensor(~hide, device=x.device), how)
+            codes = np.clip(self._predict_codes(x, observed & torch.as_tensor(~hide, device=x.device), how),
+                            self._low, self._high)
         truth = x.cpu().numpy().astype(np.float64)
         errors = []
         for j, spec in enumerate(self.specs_):

@@ -132,7 +132,7 @@ class Likelihood(nn.Module):
         return None
 
     def point(self, raw: torch.Tensor, how: str = "auto") -> torch.Tensor:
-        """Point estimate: ``"mean"``, ``"mode"`` or ``"auto"`` (:attr:`default_point`)."""
+        """Point estimate: ``"mean"``, ``"mode"`` or ``"auto"`` (:attr:`default_point`, which may be ``"median"``)."""
         how = self.default_point if how == "auto" else how
         return getattr(self, how)(raw)
 
@@ -231,10 +231,19 @@ class LogNormal(_LocationScale):
     """
 
     kind = "pos"
+    #: The mean ``exp(mu + sigma^2 / 2) - 1`` amplifies any overestimated
+    #: sigma exponentially: on adult's zero-inflated capital gain it imputed
+    #: values in the 1e6s (numeric NRMSE 8.1 against 0.13 for column means).
+    #: The median does not depend on sigma.
+    default_point = "median"
 
     @property
     def fill_value(self):
         return 0.0
+
+    def median(self, raw):
+        mu, _ = self._t_params(raw)
+        return torch.clamp(torch.expm1(torch.clamp(mu, max=_MAX_EXP)), min=0.0)
 
     def _forward_transform(self, x):
         return torch.log1p(x)

@@ -68,6 +68,8 @@ def test_fills_only_missing_cells_and_keeps_dtypes_and_labels(fitted):
     assert set(out["colour"].cat.categories) == {"blue", "green", "red"}
     assert out["size"].cat.ordered
     assert np.all(out["count"] == np.round(out["count"])) and (out["count"] >= 0).all()
+    for c in ("real", "pos", "count"):  # point estimates stay within the training range
+        assert masked[c].min() <= out[c].min() and out[c].max() <= masked[c].max()
     observed = ~mask
     for j, c in enumerate(masked.columns):
         pd.testing.assert_series_equal(out[c][observed[:, j]], masked[c][observed[:, j]])
@@ -262,3 +264,15 @@ def test_cuda_matches_cpu_shapes_and_fills_everything():
     _, masked, _ = _table(n=200)
     out = HeterogeneousVAEImputer(device="cuda", **FAST).fit_transform(masked)
     assert out.notna().all().all()
+
+
+def test_validation_split_and_skorch_early_stopping():
+    from skorch.callbacks import EarlyStopping
+
+    _, masked, _ = _table(n=200)
+    imp = HeterogeneousVAEImputer(validation_fraction=0.2, max_epochs=200, hidden_dim=8, random_state=0,
+                                  callbacks=[EarlyStopping(monitor="valid_loss", patience=2, threshold=0.05)])
+    imp.fit(masked)
+    assert "valid_loss" in imp.history_[-1]
+    assert len(imp.history_) < 200
+    assert imp.transform(masked).notna().all().all()

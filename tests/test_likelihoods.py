@@ -190,3 +190,11 @@ def test_beta_nll_weights_only_location_scale_kinds():
         assert lik.loss_weight(raw, 0.0) is None
         if kind not in ("real", "pos"):
             assert lik.loss_weight(raw, 0.5) is None
+
+
+def test_lognormal_median_matches_scipy_and_is_the_auto_point():
+    lik, raw, _, _ = _setup("pos")
+    p = {k: v.numpy() for k, v in lik.params(raw).items()}
+    ref = stats.lognorm(s=p["sigma"], scale=np.exp(p["mu"]), loc=-1.0).median()
+    np.testing.assert_allclose(lik.median(raw).numpy(), np.maximum(ref, 0.0), rtol=1e-6)
+    torch.testing.assert_close(lik.point(raw, "auto"), lik.median(raw))

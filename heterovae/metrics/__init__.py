@@ -1,5 +1,15 @@
-"""Metrics: imputation error per column, and comparing methods over repeated splits."""
+"""Metrics: imputation error per column, calibration of multi-task classifiers,
+and comparing methods over repeated splits."""
 
+from .calibration import (
+    brier_score,
+    calibration_curve_bins,
+    expected_calibration_error,
+    multitask_scores,
+    negative_log_likelihood,
+    per_task_accuracy,
+    reliability_diagram,
+)
 from .comparison import CorrectedTTestResult, corrected_paired_ttest
 from .imputation import (
     ERROR_OF_KIND,
@@ -10,11 +20,18 @@ from .imputation import (
 )
 
 __all__ = [
-    "CorrectedTTestResult",
-    "corrected_paired_ttest",
     "ERROR_OF_KIND",
+    "CorrectedTTestResult",
+    "brier_score",
+    "calibration_curve_bins",
+    "corrected_paired_ttest",
     "error_rate",
+    "expected_calibration_error",
     "imputation_error",
     "mean_imputation_error",
+    "multitask_scores",
+    "negative_log_likelihood",
     "normalized_rmse",
+    "per_task_accuracy",
+    "reliability_diagram",
 ]

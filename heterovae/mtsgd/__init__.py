@@ -2,7 +2,9 @@
 
 Core pieces: kernels (:mod:`.kernels`), the simplex QP (:mod:`.qp`), the Stein
 directions and their Gram matrix (:mod:`.directions`) and a particle sampler
-for several target densities (:mod:`.sampler`).
+for several target densities (:mod:`.sampler`). On top of them, multi-output
+ensembles of particle networks as scikit-learn estimators
+(:class:`MTSGDClassifier`, :class:`MTSGDRegressor`).
 """
 
 from .directions import (
@@ -28,10 +30,13 @@ from .kernels import (
     median_bandwidth,
     pairwise_sq_distances,
 )
+from .estimators import MTSGDClassifier, MTSGDRegressor
 from .qp import simplex_min_norm
 from .sampler import MultiTargetSampler
 
 __all__ = [
+    "MTSGDClassifier",
+    "MTSGDRegressor",
     "DIRECTIONS",
     "KERNELS",
     "IMQKernel",

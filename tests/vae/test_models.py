@@ -378,16 +378,20 @@ def test_every_model_trains_a_step_with_every_moo_setting(name, spec):
     assert not torch.isnan(m.impute(x, observed)).any()
 
 
-def test_auto_point_of_positive_columns_is_the_lognormal_median():
+def test_auto_point_of_positive_columns_median_for_vae_and_mode_for_hivae():
     from scipy import stats
 
     from heterovae.likelihoods import LogNormal
+    from heterovae.vae.hivae import HIVAE_AUTO_POINT
     from heterovae.vae.model import point_estimate
 
     lik = LogNormal(2).double()
     lik.fit(np.array([[1.0, 10.0], [3.0, 200.0], [0.0, 50.0]]))
     raw = torch.randn(5, 2, 2, dtype=torch.float64)
     p = lik.params(raw)
-    median = stats.lognorm(s=p["sigma"].numpy(), scale=np.exp(p["mu"].numpy())).median() - 1.0
-    np.testing.assert_allclose(point_estimate(lik, raw).numpy(), np.maximum(median, 0.0), rtol=1e-10)
-    torch.testing.assert_close(point_estimate(lik, raw, "mean"), lik.mean(raw))
+    dist = stats.lognorm(s=p["sigma"].numpy(), scale=np.exp(p["mu"].numpy()))
+    np.testing.assert_allclose(point_estimate(lik, raw).numpy(), np.maximum(dist.median() - 1.0, 0.0), rtol=1e-10)
+    mode = np.exp(p["mu"].numpy() - p["sigma"].numpy() ** 2)  # argmax of the LogNormal density
+    np.testing.assert_allclose(point_estimate(lik, raw, "auto", HIVAE_AUTO_POINT).numpy(), np.maximum(mode - 1.0, 0.0),
+                               rtol=1e-10)
+    torch.testing.assert_close(point_estimate(lik, raw, "mean", HIVAE_AUTO_POINT), lik.mean(raw))

@@ -1,0 +1,81 @@
+"""Cost per training step of each method on Multi-MNIST, interleaved.
+
+On a shared machine the load drifts over minutes, so timing each method in
+its own block (as the main benchmark's "s / epoch" column does) mixes
+method cost with load changes. Here every round fits every method for one
+short epoch, one after the other, and the table reports the median over
+rounds of each method's time per step and of its ratio to the "linear"
+ensemble *within the same round*.
+
+    python benchmarks/mtsgd_multimnist_timing.py --out docs/benchmarks/mtsgd_multimnist_timing.md
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.mtsgd_multimnist import CONFIGS, LeNetBackbone  # noqa: E402
+from heterovae.datasets import load_multimnist  # noqa: E402
+from heterovae.mtsgd.estimators import MTSGDClassifier  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=640, help="rows per timed epoch")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--particles", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    X, _, Y, _ = load_multimnist(args.n, 0, random_state=0)
+    MTSGDClassifier(LeNetBackbone, n_particles=2, max_epochs=1).fit(X[:32], Y[:32])  # warm-up
+    steps = -(-args.n // args.batch_size)
+    times = {label: [] for label, _ in CONFIGS}
+    for r in range(args.rounds):
+        for label, params in CONFIGS:
+            clf = MTSGDClassifier(
+                LeNetBackbone, n_particles=args.particles, max_epochs=1,
+                batch_size=args.batch_size, random_state=r, **params,
+            )
+            start = time.perf_counter()
+            clf.fit(X, Y)
+            times[label].append((time.perf_counter() - start) / steps)
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in times.items()), flush=True)
+    base = np.array(times["linear"])
+    command = "python benchmarks/mtsgd_multimnist_timing.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    lines = [
+        "# MT-SGD on Multi-MNIST: cost per step (interleaved)",
+        "",
+        f"Command: `{command.strip()}`",
+        "",
+        f"LeNet backbone, M = {args.particles}, batch {args.batch_size}, {steps} steps per "
+        f"round, {args.rounds} rounds, {args.threads} torch thread(s); every round runs "
+        "every method once in turn. Ratio = median over rounds of (method / linear in "
+        "the same round).",
+        "",
+        "| method | median s / step | min s / step | median ratio to linear |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, t in times.items():
+        t = np.array(t)
+        lines.append(
+            f"| {label} | {np.median(t):.3f} | {t.min():.3f} | {np.median(t / base):.2f} |"
+        )
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()

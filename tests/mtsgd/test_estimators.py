@@ -1,0 +1,329 @@
+"""Behaviour of MTSGDClassifier / MTSGDRegressor as scikit-learn estimators."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from torch import nn
+
+from heterovae.mtsgd.estimators import MTSGDClassifier, MTSGDRegressor
+from heterovae.mtsgd.methods import METHODS
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny networks: thread hand-offs cost more than they save on a shared CPU.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+FAST = dict(n_particles=3, hidden_sizes=(16,), max_epochs=8, lr=1e-2, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    y1 = np.where(X[:, 0] + X[:, 1] > 0, "pos", "neg")
+    y2 = np.digitize(X[:, 2], [-0.5, 0.5]) * 10  # labels 0, 10, 20
+    return X, np.stack([y1, y2.astype(str)], axis=1), y2
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_learns_both_tasks(data, method):
+    X, Y, _ = data
+    clf = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
+    pred = clf.predict(X)
+    assert pred.shape == Y.shape
+    acc = [accuracy_score(Y[:, k], pred[:, k]) for k in range(2)]
+    assert min(acc) > 0.7, acc
+    assert clf.loss_curve_.shape == (FAST["max_epochs"], 2)
+    assert clf.loss_curve_[-1].sum() < clf.loss_curve_[0].sum()
+    if method == "pareto-mtl":
+        # weights may be negative (constraint gradients), normalised in l1
+        assert np.all(np.abs(clf.task_weights_).sum(1) <= 1 + 1e-5)
+    else:
+        np.testing.assert_allclose(clf.task_weights_.sum(1), 1.0, rtol=1e-5)
+
+
+def test_multioutput_conventions(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(random_state=0, **FAST).fit(X, Y)
+    assert isinstance(clf.classes_, list) and len(clf.classes_) == 2
+    np.testing.assert_array_equal(clf.classes_[0], ["neg", "pos"])
+    np.testing.assert_array_equal(clf.classes_[1], ["0", "10", "20"])
+    proba = clf.predict_proba(X[:7])
+    assert [p.shape for p in proba] == [(7, 2), (7, 3)]
+    for p in proba:
+        np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+    pred = clf.predict(X[:7])
+    for k in range(2):
+        np.testing.assert_array_equal(pred[:, k], clf.classes_[k][proba[k].argmax(1)])
+    # score: mean over outputs of accuracy
+    full = clf.predict(X)
+    expected = np.mean([accuracy_score(Y[:, k], full[:, k]) for k in range(2)])
+    assert clf.score(X, Y) == pytest.approx(expected)
+    assert clf.n_outputs_ == 2 and clf.n_features_in_ == 4
+
+
+def test_integer_labels_keep_dtype(data):
+    X, _, y2 = data
+    Y = np.stack([(X[:, 0] > 0).astype(int) + 3, y2], axis=1)
+    pred = MTSGDClassifier(random_state=0, **FAST).fit(X, Y).predict(X)
+    assert pred.dtype.kind == "i"
+    assert set(np.unique(pred[:, 0])) <= {3, 4}
+
+
+def test_single_output_behaves_like_a_classifier(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(random_state=0, **FAST).fit(X, Y[:, 0])
+    assert clf.predict(X).shape == (120,)
+    assert clf.predict_proba(X).shape == (120, 2)
+    np.testing.assert_array_equal(clf.classes_, ["neg", "pos"])
+    assert clf.score(X, Y[:, 0]) == pytest.approx(accuracy_score(Y[:, 0], clf.predict(X)))
+
+
+def test_particles_average_probabilities(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(random_state=0, **FAST).fit(X, Y)
+    with torch.no_grad():
+        _, outputs = clf.ensemble_.forward(torch.from_numpy(X[:5]), train=False)
+    manual = torch.softmax(outputs[1], -1).mean(0).numpy()
+    np.testing.assert_allclose(clf.predict_proba(X[:5])[1], manual, rtol=1e-5)
+    # the particles differ: the average is not any single particle
+    per = torch.softmax(outputs[1], -1).numpy()
+    assert not np.allclose(per[0], per[1])
+
+
+def test_same_random_state_same_predictions_and_global_rng_untouched(data):
+    X, Y, _ = data
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = MTSGDClassifier(random_state=7, **FAST).fit(X, Y)
+    after = torch.rand(1)
+    assert torch.equal(before, after)  # fit did not consume the global RNG
+    b = MTSGDClassifier(random_state=7, **FAST).fit(X, Y)
+    np.testing.assert_array_equal(a.predict_proba(X)[1], b.predict_proba(X)[1])
+    c = MTSGDClassifier(random_state=8, **FAST).fit(X, Y)
+    assert not np.allclose(a.predict_proba(X)[1], c.predict_proba(X)[1])
+
+
+def test_clone_and_pickle_roundtrip(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(random_state=0, method="mgda", **FAST)
+    cl = clone(clf)
+    assert cl.get_params() == clf.get_params() and not hasattr(cl, "ensemble_")
+    clf.fit(X, Y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict(X), clf.predict(X))
+    np.testing.assert_allclose(restored.predict_proba(X)[0], clf.predict_proba(X)[0])
+
+
+def test_grid_search_and_pipeline(data):
+    X, Y, _ = data
+    pipe = make_pipeline(StandardScaler(), MTSGDClassifier(random_state=0, **FAST))
+    grid = GridSearchCV(
+        pipe, {"mtsgdclassifier__method": ["mt-sgd", "linear"]}, cv=2, error_score="raise"
+    ).fit(X, Y)
+    assert grid.best_params_["mtsgdclassifier__method"] in {"mt-sgd", "linear"}
+    assert grid.predict(X).shape == Y.shape
+    assert 0.5 < grid.best_score_ <= 1
+
+
+def test_custom_module_class_and_instance(data):
+    X, Y, _ = data
+
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU())
+
+        def forward(self, x):
+            return self.net(x)
+
+    by_class = MTSGDClassifier(Backbone, random_state=0, **FAST).fit(X, Y)
+    assert by_class.ensemble_.params["heads.0.weight"].shape == (3, 2, 6)
+    instance = Backbone()
+    kept = {k: v.clone() for k, v in instance.state_dict().items()}
+    by_inst = MTSGDClassifier(instance, random_state=0, **FAST).fit(X, Y)
+    # the caller's module is not trained or modified
+    for k, v in instance.state_dict().items():
+        assert torch.equal(v, kept[k])
+    # the particles were re-initialised independently
+    w = by_inst.ensemble_.params["backbone.net.0.weight"]
+    assert not torch.allclose(w[0], w[1])
+
+
+def test_image_inputs_with_conv_backbone():
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 1, 8, 8).astype(np.float32)
+    Y = np.stack([X[:, 0, :4].mean((1, 2)) > 0.5, X[:, 0, 4:].mean((1, 2)) > 0.5], 1).astype(int)
+
+    def lenet():
+        return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+
+    clf = MTSGDClassifier(lenet, n_particles=2, max_epochs=2, random_state=0).fit(X, Y)
+    assert clf.input_shape_ == (1, 8, 8)
+    assert clf.predict(X).shape == (40, 2)
+    with pytest.raises(ValueError, match=r"per-sample shape \(1, 9, 9\)"):
+        clf.predict(rng.rand(3, 1, 9, 9).astype(np.float32))
+    with pytest.raises(ValueError, match="module=None builds an MLP"):
+        MTSGDClassifier().fit(X, Y)
+
+
+def test_bad_inputs_raise_clear_errors(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(**FAST)
+    with pytest.raises(ValueError, match="Y must be 1-D .* or 2-D"):
+        clf.fit(X, Y[:, :, None])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(X, Y[:-1])
+    one_class = Y.copy()
+    one_class[:, 1] = "a"
+    with pytest.raises(ValueError, match="output 1 of Y has only one class"):
+        clf.fit(X, one_class)
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[3, 2] = bad
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            clf.fit(Xb, Y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(X, X[:, :2])
+    fitted = MTSGDClassifier(**FAST).fit(X, Y)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        fitted.predict(X[:, :3])
+    with pytest.raises(ValueError, match="hidden_sizes"):
+        MTSGDClassifier(hidden_sizes=()).fit(X, Y)
+    with pytest.raises(InvalidParameterError, match="method"):
+        MTSGDClassifier(method="sgd-on-steroids").fit(X, Y)
+    with pytest.raises(InvalidParameterError, match="n_particles"):
+        MTSGDClassifier(n_particles=0).fit(X, Y)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        if not torch.cuda.is_available():
+            MTSGDClassifier(device="cuda", **FAST).fit(X, Y)
+        else:
+            raise ValueError("CUDA is not available (skipped: there is a GPU)")
+
+
+def test_inputs_not_mutated(data):
+    X, Y, _ = data
+    X0, Y0 = X.copy(), Y.copy()
+    MTSGDClassifier(**FAST).fit(X, Y).predict(X)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(Y, Y0)
+
+
+def test_regressor_multioutput_and_scale_equivariance():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] - 2 * X[:, 1], np.tanh(X[:, 2]) + 0.5 * X[:, 0]], 1)
+    reg = MTSGDRegressor(random_state=0, n_particles=3, hidden_sizes=(32,), max_epochs=40, lr=1e-2)
+    pred = reg.fit(X, Y).predict(X)
+    assert pred.shape == (150, 2)
+    assert r2_score(Y, pred) > 0.9
+    assert reg.score(X, Y) == pytest.approx(r2_score(Y, pred))
+    # targets are standardised internally: an affine change of Y maps through
+    shifted = clone(reg).fit(X, 1000 * Y + 5).predict(X)
+    np.testing.assert_allclose(shifted, 1000 * pred + 5, rtol=1e-3, atol=1e-2)
+    # single output
+    single = clone(reg).set_params(max_epochs=2).fit(X, Y[:, 0])
+    assert single.predict(X).shape == (150,)
+
+
+def test_regressor_rejects_bad_targets():
+    X = np.zeros((10, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="numeric"):
+        MTSGDRegressor(max_epochs=1).fit(X, np.array(["a"] * 10))
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MTSGDRegressor(max_epochs=1).fit(X, np.full(10, np.nan))
+
+
+@pytest.mark.parametrize("space", ["params", "outputs"])
+@pytest.mark.parametrize("method", ["mt-sgd", "moo-svgd"])
+def test_kernel_spaces_run(data, space, method):
+    X, Y, _ = data
+    clf = MTSGDClassifier(method=method, kernel_space=space, random_state=0, **FAST).fit(X, Y)
+    assert clf.score(X, Y) > 0.7
+
+
+def test_device_auto_resolves():
+    from heterovae.mtsgd.estimators import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_predict_and_pickle(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(device="cuda", random_state=0, **FAST).fit(X, Y)
+    assert clf.device_.startswith("cuda")
+    assert clf.ensemble_.params["heads.0.weight"].is_cuda
+    pred = clf.predict(X)
+    restored = pickle.loads(pickle.dumps(clf))
+    assert not restored.ensemble_.params["heads.0.weight"].is_cuda  # pickled on the CPU
+    np.testing.assert_array_equal(restored.predict(X), pred)
+    cpu = MTSGDClassifier(device="cpu", random_state=0, **FAST).fit(X, Y)
+    assert np.mean(cpu.predict(X) == pred) > 0.9
+
+
+def test_three_tasks_every_method_reproducible():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0.5], axis=1).astype(int)
+    for method in ("mt-sgd", "pareto-mtl"):
+        a = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
+        b = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
+        assert a.task_weights_.shape == (FAST["max_epochs"], 3)
+        np.testing.assert_array_equal(a.predict_proba(X)[2], b.predict_proba(X)[2])
+
+
+def _spread(clf):
+    flat = clf.ensemble_.flat("shared")
+    return torch.pdist(flat).mean().item()
+
+
+def test_temperature_controls_repulsion(data):
+    # A hotter posterior weighs the kernel's repulsion more against the data:
+    # the particles end up further apart in parameter space.
+    X, Y, _ = data
+    params = dict(FAST, method="mt-sgd", optimizer="sgd", lr=0.05, random_state=0)
+    cold = MTSGDClassifier(temperature=1.0, **params).fit(X, Y)
+    hot = MTSGDClassifier(temperature=1e4, **params).fit(X, Y)
+    assert _spread(hot) > 1.05 * _spread(cold)
+    # the non-interacting baseline does not depend on the temperature at all
+    lin = dict(params, method="linear")
+    np.testing.assert_allclose(
+        MTSGDClassifier(temperature=1.0, **lin).fit(X, Y).predict_proba(X)[0],
+        MTSGDClassifier(temperature=1e4, **lin).fit(X, Y).predict_proba(X)[0],
+    )
+
+
+def test_regressor_outputs_kernel_space():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0], X[:, 1] + X[:, 2]], 1)
+    reg = MTSGDRegressor(kernel_space="outputs", random_state=0, **FAST).fit(X, Y)
+    assert reg.score(X, Y) > 0.5
+
+
+def test_pandas_inputs(data):
+    pd = pytest.importorskip("pandas")
+    X, Y, _ = data
+    Xdf = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)])
+    Ydf = pd.DataFrame(Y, columns=["sign", "bucket"])
+    clf = MTSGDClassifier(random_state=0, **FAST).fit(Xdf, Ydf)
+    np.testing.assert_array_equal(clf.feature_names_in_, Xdf.columns)
+    np.testing.assert_array_equal(
+        clf.predict(Xdf), MTSGDClassifier(random_state=0, **FAST).fit(X, Y).predict(X)
+    )
