@@ -107,7 +107,8 @@ def column_nll_history(imputer, split: str = "train") -> pd.DataFrame:
 
 
 def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, splits="auto",
-                        columns: Optional[Sequence] = None, n_cols: int = 4, panel_size=(2.8, 2.0)):
+                        columns: Optional[Sequence] = None, n_cols: int = 4, panel_size=(2.8, 2.0),
+                        title: Optional[str] = None):
     """Plot each column's NLL per epoch, one panel per column, one colour per imputer.
 
     Parameters
@@ -128,6 +129,8 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
         Panels per row.
     panel_size : (float, float)
         Width and height of one panel in inches.
+    title : str, optional
+        Figure title, above the legend.
 
     Returns
     -------
@@ -191,13 +194,20 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(columns):]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch", fontsize=8)
+    for i in range(max(0, len(columns) - n_cols), len(columns)):
+        # the lowest visible panel of each grid column carries the epoch axis
+        axes.flat[i].xaxis.set_tick_params(labelbottom=True)
+        axes.flat[i].set_xlabel("epoch", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("NLL per row", fontsize=8)
+    height = fig.get_figheight()
+    title_space = 0.3 if title else 0.0  # inches
+    if title:
+        fig.suptitle(title, y=1 - 0.06 / height, va="top", fontsize=10)
     handles, legend_labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, legend_labels, loc="upper center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    fig.legend(handles, legend_labels, loc="upper center", bbox_to_anchor=(0.5, 1 - title_space / height),
+               ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - (title_space + 0.35) / height))
     return fig
 
 
