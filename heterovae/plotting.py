@@ -201,13 +201,13 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
     for ax in axes[:, 0]:
         ax.set_ylabel("NLL per row", fontsize=8)
     height = fig.get_figheight()
-    title_space = 0.3 if title else 0.0  # inches
+    title_space = 0.25 if title else 0.0  # inches
     if title:
         fig.suptitle(title, y=1 - 0.06 / height, va="top", fontsize=10)
     handles, legend_labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, legend_labels, loc="upper center", bbox_to_anchor=(0.5, 1 - title_space / height),
                ncol=min(4, len(handles)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - (title_space + 0.35) / height))
+    fig.tight_layout(rect=(0, 0, 1, 1 - (title_space + 0.2) / height))
     return fig
 
 
