@@ -69,7 +69,9 @@ def parse_args(argv=None):
     p.add_argument("--mask", type=int, default=1, help="which Missing20_K.csv (default: %(default)s)")
     p.add_argument("--vae-params", default="{}",
                    help="JSON dict of HeterogeneousVAEImputer parameters over its defaults")
-    p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads per process (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes, each fitting one (seed, dataset) at a time (default: %(default)s)")
     p.add_argument("--root", default=None, help="datasets folder (default: $HETEROVAE_DATASETS or ../shared/datasets)")
     p.add_argument("--results", default=None,
                    help="JSON lines of every fit, appended as they end and resumed from; only lines "
@@ -93,38 +95,59 @@ def _read_results(path, config):
     return [r for r in rows if r.get("config") == config]
 
 
-def run(args, vae_params, results_path):
-    config = _config(args, vae_params)
+def _limit_threads(threads):
     import torch
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(args.threads)
-    torch.set_num_threads(args.threads)
+    threadpool_limits(threads)
+    torch.set_num_threads(threads)
+
+
+def _run_task(task, config, results_path, root, threads=None, done=frozenset()):
+    """Fit every combination on one (seed, dataset); append each result as it ends."""
+    seed, dname = task
+    if threads is not None:  # a worker process
+        _limit_threads(threads)
+    ds, how = load_benchmark_data(dname, seed, config["mask"], root)
+    train, test = split_rows(len(ds.data), seed, config["max_rows"])
+    for spec in cocktail():
+        label = spec_label(spec)
+        if (dname, seed, label) in done:
+            continue
+        factory = heterovae_factory({**config["vae_params"], "moo": spec})
+        cpu = time.process_time()
+        errors, seconds = run_one(factory, ds, train, test, seed)
+        cpu = time.process_time() - cpu
+        row = dict(config=config, dataset=dname, seed=seed, moo=label, mask=how, n_train=len(train),
+                   n_test=len(test), error=float(errors.mean()), seconds=seconds, cpu_seconds=cpu,
+                   columns={str(k): float(v) for k, v in errors.items()})
+        with open(results_path, "a") as fh:  # one short appended line per fit: safe across workers
+            fh.write(json.dumps(row) + "\n")
+        print(f"{dname:7s} seed {seed} {label:18s} error {row['error']:.4f} "
+              f"{seconds:6.1f} s ({cpu:.1f} CPU s)", flush=True)
+
+
+def run(args, vae_params, results_path):
+    config = _config(args, vae_params)
+    _limit_threads(args.threads)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    done = {(r["dataset"], r["seed"], r["moo"]) for r in _read_results(results_path, config)}
-    loaded = {}
+    done = frozenset((r["dataset"], r["seed"], r["moo"]) for r in _read_results(results_path, config))
     # Seeds outermost: a run cut short still has complete seeds on every dataset.
-    for seed in range(args.seeds):
-        for dname in datasets:
-            if dname not in loaded:
-                loaded[dname] = load_benchmark_data(dname, seed, args.mask, args.root)
-            ds, how = loaded[dname]
-            train, test = split_rows(len(ds.data), seed, args.max_rows)
-            for spec in cocktail():
-                label = spec_label(spec)
-                if (dname, seed, label) in done:
-                    continue
-                factory = heterovae_factory({**vae_params, "moo": spec})
-                cpu = time.process_time()
-                errors, seconds = run_one(factory, ds, train, test, seed)
-                cpu = time.process_time() - cpu
-                row = dict(config=config, dataset=dname, seed=seed, moo=label, mask=how, n_train=len(train), n_test=len(test),
-                           error=float(errors.mean()), seconds=seconds, cpu_seconds=cpu,
-                           columns={str(k): float(v) for k, v in errors.items()})
-                with open(results_path, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-                print(f"{dname:7s} seed {seed} {label:18s} error {row['error']:.4f} "
-                      f"{seconds:6.1f} s ({cpu:.1f} CPU s)", flush=True)
+    tasks = [(seed, dname) for seed in range(args.seeds) for dname in datasets
+             if any((dname, seed, spec_label(s)) not in done for s in cocktail())]
+    if args.jobs == 1:
+        for task in tasks:
+            _run_task(task, config, results_path, args.root, done=done)
+        return
+    # Every fit is seeded on its own, so the results do not depend on --jobs.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_task, task, config, results_path, args.root, args.threads, done)
+                   for task in tasks]
+        for future in futures:
+            future.result()
 
 
 def _fmt(x, digits=4):
@@ -147,7 +170,7 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         "```",
         "",
         f"Python {platform.python_version()}, torch {__import__('torch').__version__}; "
-        f"{args.threads} thread(s); {os.cpu_count()} CPU cores shared with other jobs (load average "
+        f"{args.jobs} process(es) of {args.threads} thread(s); {os.cpu_count()} CPU cores shared with other jobs (load average "
         f"{load:.1f} at the end)" + (f"; {wall:.0f} s wall time for the fits of this invocation" if wall else "")
         + ".",
         "",
@@ -235,7 +258,9 @@ def format_report(command, args, settings, rows, wall=None) -> str:
 def main(argv=None):
     args = parse_args(argv)
     argv_list = sys.argv[1:] if argv is None else list(argv)
-    command = "python benchmarks/moo_cocktail.py" + (" " + shlex.join(argv_list) if argv_list else "")
+    # --report-only only re-reads the fits; the table names the command that made them
+    shown = [a for a in argv_list if a != "--report-only"]
+    command = "python benchmarks/moo_cocktail.py" + (" " + shlex.join(shown) if shown else "")
     print(command, flush=True)
     from heterovae.imputer import HeterogeneousVAEImputer
 

@@ -207,7 +207,8 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
     handles, legend_labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, legend_labels, loc="upper center", bbox_to_anchor=(0.5, 1 - title_space / height),
                ncol=min(4, len(handles)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - (title_space + 0.2) / height))
+    # tight_layout already keeps the suptitle clear; leave room for the legend row below it
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
     return fig
 
 
