@@ -193,7 +193,7 @@ def format_report(command, args, settings, rows, wall=None) -> str:
                "| dataset | rows (train/test) | seeds | vanilla | best MOO | its error | diff | p | "
                "imtlg+pcgrad | diff | p |",
                "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    details = []
+    details, overlooked = [], []
     for dname in dict.fromkeys(frame["dataset"]):
         sub = frame[frame["dataset"] == dname]
         table = sub.pivot_table(index="seed", columns="moo", values="error")
@@ -233,6 +233,8 @@ def format_report(command, args, settings, rows, wall=None) -> str:
             details.append(f"| {label} | {_fmt(means[label])} ± {_fmt(sds[label])} | {_fmt(diff)} | {_p(p)} | "
                            f"{wins} | {cpu.get(label, np.nan):.1f} |")
         details.append("")
+        if best and "columns" in sub:
+            overlooked.append(_overlooked_columns(sub, table.index, best))
 
     n_seeds = int(frame["seed"].nunique())
     ratio = float((frame["n_test"] / frame["n_train"]).iloc[0])
@@ -252,7 +254,32 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         "an invocation also pays one-off warm-up.",
         "* The p-values of the per-dataset detail tables are uncorrected for the 11 comparisons.",
     ]
-    return "\n".join(lines + summary + [""] + notes + ["", "## All combinations", ""] + details) + "\n"
+    overlooked_section = []
+    if overlooked:
+        overlooked_section = [
+            "## Columns plain training overlooks most", "",
+            "Per dataset, the three columns with the largest ratio of vanilla's mean error to the best "
+            "combination's (over the same seeds), and the three with the smallest: where the method helps "
+            "and where it costs.", "",
+            "| dataset | best MOO | largest vanilla / MOO error ratios | smallest |",
+            "| --- | --- | --- | --- |"] + overlooked + [""]
+    return "\n".join(lines + summary + [""] + notes + [""] + overlooked_section
+                     + ["## All combinations", ""] + details) + "\n"
+
+
+def _overlooked_columns(sub, seeds, best) -> str:
+    """One table row: the columns whose error ratio vanilla / best is largest and smallest."""
+    def mean_columns(label):
+        rows = sub[(sub["moo"] == label) & sub["seed"].isin(seeds)]
+        return pd.DataFrame(list(rows["columns"])).mean()
+
+    vanilla, moo = mean_columns(VANILLA), mean_columns(best)
+    ratio = (vanilla / moo).replace([np.inf, -np.inf], np.nan).dropna().sort_values(ascending=False)
+
+    def show(items):
+        return ", ".join(f"{c} {vanilla[c]:.3f}/{moo[c]:.3f} ({r:.2f}x)" for c, r in items.items())
+
+    return f"| {sub['dataset'].iloc[0]} | {best} | {show(ratio.head(3))} | {show(ratio.tail(3)[::-1])} |"
 
 
 def main(argv=None):
