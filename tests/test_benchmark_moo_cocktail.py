@@ -75,8 +75,10 @@ def test_table_picks_the_best_combination_and_tests_it(tmp_path):
     for seed in range(5):
         base = 0.3 + 0.05 * rng.normal()
         for label in LABELS:
+            # column "x" is 4x worse under vanilla than under the best combination, "y" 2x better
+            columns = {"x": 0.4 if label == "vanilla" else 0.1, "y": 0.1 if label == "vanilla" else 0.2, "z": 0.3}
             rows.append(dict(dataset="toy", seed=seed, moo=label, mask="m", n_train=400, n_test=100,
-                             error=base + offsets[label] + 0.01 * rng.normal(), cpu_seconds=1.0))
+                             error=base + offsets[label] + 0.01 * rng.normal(), cpu_seconds=1.0, columns=columns))
     args = bench.parse_args(["--seeds", "5"])
     report = bench.format_report("cmd", args, {"max_epochs": 100}, rows)
     frame = pd.DataFrame(rows).pivot(index="seed", columns="moo", values="error")
@@ -89,3 +91,5 @@ def test_table_picks_the_best_combination_and_tests_it(tmp_path):
     assert cells[10] == bench._p(pre_p)
     assert float(cells[6]) == pytest.approx((frame["mgda-ub+graddrop"] - frame["vanilla"]).mean(), abs=1e-4)
     assert "selection bias" in report and "J = 5 seeds" in report
+    assert ("| toy | mgda-ub+graddrop | x 0.400/0.100 (4.00x), z 0.300/0.300 (1.00x), y 0.100/0.200 (0.50x) | "
+            "y 0.100/0.200 (0.50x), z 0.300/0.300 (1.00x), x 0.400/0.100 (4.00x) |") in report
