@@ -2,7 +2,7 @@
 
 One training step (forward, backward, Adam) of HeterogeneousVAEImputer's
 torch model on one batch, timed in process CPU time (median of repeated
-blocks of steps), for
+blocks of steps, the variants' blocks interleaved), for
 
 * plain training (``moo=None``);
 * the MOO plumbing with a trivial aggregator that returns the plain sum
@@ -51,18 +51,26 @@ def label(spec):
 
 
 def _median_ms(fn, steps, blocks):
-    for _ in range(max(5, steps // 5)):
-        fn()
-    times = []
-    for _ in range(blocks):
-        start = time.process_time()
-        for _ in range(steps):
+    return _interleaved_ms({"f": fn}, steps, blocks)["f"]
+
+
+def _interleaved_ms(fns, steps, blocks):
+    """Median ms per call of each function; blocks of every function alternate (round robin)."""
+    for fn in fns.values():
+        for _ in range(max(5, steps // 5)):
             fn()
-        times.append((time.process_time() - start) / steps * 1e3)
-    return float(np.median(times))
+    times = {key: [] for key in fns}
+    for _ in range(blocks):
+        for key, fn in fns.items():
+            start = time.process_time()
+            for _ in range(steps):
+                fn()
+            times[key].append((time.process_time() - start) / steps * 1e3)
+    return {key: float(np.median(v)) for key, v in times.items()}
 
 
-def step_ms(X, kinds, spec, batch, steps, blocks, swap=None):
+def training_step(X, kinds, spec, batch, swap=None):
+    """A closure running one training step of a freshly fitted (1 epoch) model, and G's shape."""
     imp = HeterogeneousVAEImputer(moo=spec, likelihoods=kinds, max_epochs=1, random_state=0).fit(X)
     module = imp.net_.module_
     module.train()
@@ -71,14 +79,13 @@ def step_ms(X, kinds, spec, batch, steps, blocks, swap=None):
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, foreach=True)
     x, observed = imp._tensors(X)
     xb, ob = x[:batch], observed[:batch]
-    shape = (len(kinds), batch * module.decoder.out_features)
 
     def step():
         optimizer.zero_grad()
         module(xb, ob)["loss"].backward()
         optimizer.step()
 
-    return _median_ms(step, steps, blocks), shape
+    return step, (len(kinds), batch * module.decoder.out_features)
 
 
 def main(argv=None):
@@ -95,28 +102,30 @@ def main(argv=None):
     batch = HeterogeneousVAEImputer().get_params()["batch_size"]
     lines = [f"Command: `{command}`", "",
              f"torch {torch.__version__}, 1 thread, {platform.machine()}, shared machine; per-step process "
-             f"CPU time, median of {args.blocks} blocks of {args.steps} steps, batch {batch}, estimator "
+             f"CPU time, median of {args.blocks} interleaved blocks of {args.steps} steps, batch {batch}, estimator "
              "defaults otherwise. `plumbing (plain sum)`: the MOO backward path with an aggregator that "
              "returns `G.sum(0)`. `aggregator alone`: one call on a random `G` of the step's shape.", ""]
     for name in args.datasets.split(","):
         ds = load_hivae(name, mask=1)
         X = ds.masked().sample(min(args.rows, len(ds.data)), random_state=0)
         kinds = [s.kind for s in ds.specs]
-        base, shape = step_ms(X, kinds, None, batch, args.steps, args.blocks)
-        plumbing, _ = step_ms(X, kinds, "pcgrad", batch, args.steps, args.blocks, swap=PlainSum())
+        steps = {"vanilla": training_step(X, kinds, None, batch),
+                 "plumbing (plain sum)": training_step(X, kinds, "pcgrad", batch, swap=PlainSum())}
+        steps.update({label(spec): training_step(X, kinds, spec, batch) for spec in SPECS})
+        shape = steps["vanilla"][1]
         G = torch.randn(*shape)
         losses = torch.rand(shape[0]) + 0.5
-        lines += [f"### {name}: K = {shape[0]} columns, G of shape {list(shape)}", "",
-                  "| step | ms/step | ratio to vanilla | aggregator alone, ms |", "|---|---:|---:|---:|",
-                  f"| vanilla | {base:.2f} | 1.00 | – |",
-                  f"| plumbing (plain sum) | {plumbing:.2f} | {plumbing / base:.2f} | "
-                  f"{_median_ms(lambda: G.sum(0), args.steps, args.blocks):.3f} |"]
+        aggregators = {"plumbing (plain sum)": lambda: G.sum(0)}
         for spec in SPECS:
-            ms, _ = step_ms(X, kinds, spec, batch, args.steps, args.blocks)
-            agg = build(spec, n_tasks=shape[0])
-            alone = _median_ms(lambda: agg(G, losses), args.steps, args.blocks)
-            lines.append(f"| {label(spec)} | {ms:.2f} | {ms / base:.2f} | {alone:.3f} |")
-            print(lines[-1], flush=True)
+            aggregators[label(spec)] = (lambda agg: lambda: agg(G, losses))(build(spec, n_tasks=shape[0]))
+        step_times = _interleaved_ms({k: v[0] for k, v in steps.items()}, args.steps, args.blocks)
+        alone = _interleaved_ms(aggregators, args.steps, args.blocks)
+        base = step_times["vanilla"]
+        lines += [f"### {name}: K = {shape[0]} columns, G of shape {list(shape)}", "",
+                  "| step | ms/step | ratio to vanilla | aggregator alone, ms |", "|---|---:|---:|---:|"]
+        for key, ms in step_times.items():
+            extra = f"{alone[key]:.3f}" if key in alone else "–"
+            lines.append(f"| {key} | {ms:.2f} | {ms / base:.2f} | {extra} |")
         lines.append("")
     report = "\n".join(lines)
     print(report)
