@@ -292,7 +292,7 @@ def plot_column_errors(errors, *, sort: Optional[str] = "ratio", kinds=None, ax=
                           index=first.index, columns=first.columns)
     if sort == "ratio":
         ratio = mean.iloc[:, 0] / mean.iloc[:, -1]
-        order = ratio.sort_values(ascending=False, na_position="last").index
+        order = ratio.sort_values(ascending=False, na_position="last", kind="stable").index
         mean, spread = mean.loc[order], spread.loc[order]
     elif sort is not None:
         raise ValueError(f"sort must be 'ratio' or None, got {sort!r}")
