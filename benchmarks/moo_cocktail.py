@@ -45,7 +45,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.imputation import heterovae_factory, load_benchmark_data, run_one, split_rows  # noqa: E402
-from heterovae.metrics import corrected_paired_ttest  # noqa: E402
+from heterovae.metrics import corrected_paired_ttest, imputation_error  # noqa: E402
 from heterovae.moo import cocktail  # noqa: E402
 
 PRE_REGISTERED = ("imtlg", "pcgrad")
@@ -77,6 +77,9 @@ def parse_args(argv=None):
                    help="JSON lines of every fit, appended as they end and resumed from; only lines "
                    "with this run's settings count (default: --out with suffix .jsonl, else "
                    "moo_cocktail_results.jsonl)")
+    p.add_argument("--also-impute-with", default="mode",
+                   help="comma-separated impute_with values also scored from the same fits (transform only); "
+                   "'' for none (default: %(default)s)")
     p.add_argument("--report-only", action="store_true", help="write the report from --results without fitting")
     p.add_argument("--out", default=None, help="write the markdown report here")
     return p.parse_args(argv)
@@ -84,7 +87,8 @@ def parse_args(argv=None):
 
 def _config(args, vae_params) -> dict:
     """What makes two fits comparable: lines of other settings are neither resumed nor reported."""
-    return dict(vae_params=vae_params, max_rows=args.max_rows, mask=args.mask)
+    also = [h.strip() for h in args.also_impute_with.split(",") if h.strip()]
+    return dict(vae_params=vae_params, max_rows=args.max_rows, mask=args.mask, also_impute_with=also)
 
 
 def _read_results(path, config):
@@ -114,17 +118,36 @@ def _run_task(task, config, results_path, root, threads=None, done=frozenset()):
         label = spec_label(spec)
         if (dname, seed, label) in done:
             continue
-        factory = heterovae_factory({**config["vae_params"], "moo": spec})
+        make = heterovae_factory({**config["vae_params"], "moo": spec})
+        made = []
+
+        def factory(specs, random_state):
+            made.append(make(specs, random_state))  # kept to score other point estimates of the same fit
+            return made[-1]
+
         cpu = time.process_time()
         errors, seconds = run_one(factory, ds, train, test, seed)
         cpu = time.process_time() - cpu
         row = dict(config=config, dataset=dname, seed=seed, moo=label, mask=how, n_train=len(train),
                    n_test=len(test), error=float(errors.mean()), seconds=seconds, cpu_seconds=cpu,
-                   columns={str(k): float(v) for k, v in errors.items()})
+                   columns={str(k): float(v) for k, v in errors.items()}, alt={})
+        for point in config["also_impute_with"] if made else ():
+            alt_errors = _rescore(made[-1], point, ds, test)
+            row["alt"][point] = dict(error=float(alt_errors.mean()),
+                                     columns={str(k): float(v) for k, v in alt_errors.items()})
         with open(results_path, "a") as fh:  # one short appended line per fit: safe across workers
             fh.write(json.dumps(row) + "\n")
         print(f"{dname:7s} seed {seed} {label:18s} error {row['error']:.4f} "
               f"{seconds:6.1f} s ({cpu:.1f} CPU s)", flush=True)
+
+
+def _rescore(imputer, impute_with, ds, test):
+    """Per-column errors of the fitted ``imputer`` when it imputes with ``impute_with`` instead."""
+    imputer.set_params(impute_with=impute_with)
+    X_test = ds.masked().iloc[test].reset_index(drop=True)
+    truth = ds.data.iloc[test].reset_index(drop=True)
+    mask = ds.mask.iloc[test].reset_index(drop=True)
+    return imputation_error(truth, imputer.transform(X_test), mask, ds.specs)
 
 
 def run(args, vae_params, results_path):
@@ -187,6 +210,51 @@ def format_report(command, args, settings, rows, wall=None) -> str:
     if frame.empty:
         return "\n".join(lines + ["No results yet."]) + "\n"
 
+    summary, overlooked, details = _sections(frame, labels)
+    n_seeds = int(frame["seed"].nunique())
+    ratio = float((frame["n_test"] / frame["n_train"]).iloc[0])
+    notes = [
+        "Notes:",
+        "",
+        "* *best MOO* is chosen per dataset as the combination with the lowest mean error over the "
+        "same seeds that the test then uses: picking the best of 11 on the test data is optimistic "
+        "(selection bias), so its p-value is not a valid test of that combination; read it as an upper "
+        "bound on the evidence. The `imtlg+pcgrad` columns are the pre-registered comparison (the "
+        "combination chosen before the run), for which the p-value is valid.",
+        f"* With J = {n_seeds} seeds the corrected t-test has {n_seeds - 1} degrees of freedom and, for "
+        "this 80/20 split, multiplies the variance of the mean difference by (1/J + n_test/n_train) / (1/J) "
+        f"= {1 + n_seeds * ratio:.2f} compared with the ordinary paired t-test; only large and consistent "
+        "differences reach p < 0.05.",
+        "* CPU s per fit: process CPU time of fit + transform, averaged over seeds; the first fit of "
+        "an invocation also pays one-off warm-up.",
+        "* The p-values of the per-dataset detail tables are uncorrected for the 11 comparisons.",
+    ]
+    overlooked_section = []
+    if overlooked:
+        overlooked_section = [
+            "## Columns plain training overlooks most", "",
+            "Per dataset, the three columns with the largest ratio of vanilla's mean error to the best "
+            "combination's (over the same seeds), and the three with the smallest: where the method helps "
+            "and where it costs.", "",
+            "| dataset | best MOO | largest vanilla / MOO error ratios | smallest |",
+            "| --- | --- | --- | --- |"] + overlooked + [""]
+    out = lines + summary + [""] + notes + [""] + overlooked_section + ["## All combinations", ""] + details
+    for point in (frame["alt"].iloc[0] if "alt" in frame else {}):
+        view = frame.copy()
+        view["error"] = [r[point]["error"] for r in frame["alt"]]
+        view["columns"] = [r[point]["columns"] for r in frame["alt"]]
+        alt_summary, alt_overlooked, alt_details = _sections(view, labels)
+        out += [f"## The same fits, imputing with impute_with={point!r}", "",
+                "Each fitted imputer above also imputed the test rows with "
+                f"`set_params(impute_with={point!r})` (no refit); everything else as above.", ""]
+        out += alt_summary[2:] + [""]
+        out += ["| dataset | best MOO | largest vanilla / MOO error ratios | smallest |",
+                "| --- | --- | --- | --- |"] + alt_overlooked + [""] + alt_details
+    return "\n".join(out) + "\n"
+
+
+def _sections(frame, labels):
+    """Summary rows, overlooked-columns rows and detail tables of one view of the results."""
     summary = ["## Plain training vs MOO", "",
                "mean ± sd over seeds; diff = MOO − vanilla (negative: MOO better); p = two-sided corrected "
                "paired t-test (Nadeau & Bengio) over the seeds.", "",
@@ -236,35 +304,7 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         if best and "columns" in sub:
             overlooked.append(_overlooked_columns(sub, table.index, best))
 
-    n_seeds = int(frame["seed"].nunique())
-    ratio = float((frame["n_test"] / frame["n_train"]).iloc[0])
-    notes = [
-        "Notes:",
-        "",
-        "* *best MOO* is chosen per dataset as the combination with the lowest mean error over the "
-        "same seeds that the test then uses: picking the best of 11 on the test data is optimistic "
-        "(selection bias), so its p-value is not a valid test of that combination; read it as an upper "
-        "bound on the evidence. The `imtlg+pcgrad` columns are the pre-registered comparison (the "
-        "combination chosen before the run), for which the p-value is valid.",
-        f"* With J = {n_seeds} seeds the corrected t-test has {n_seeds - 1} degrees of freedom and, for "
-        "this 80/20 split, multiplies the variance of the mean difference by (1/J + n_test/n_train) / (1/J) "
-        f"= {1 + n_seeds * ratio:.2f} compared with the ordinary paired t-test; only large and consistent "
-        "differences reach p < 0.05.",
-        "* CPU s per fit: process CPU time of fit + transform, averaged over seeds; the first fit of "
-        "an invocation also pays one-off warm-up.",
-        "* The p-values of the per-dataset detail tables are uncorrected for the 11 comparisons.",
-    ]
-    overlooked_section = []
-    if overlooked:
-        overlooked_section = [
-            "## Columns plain training overlooks most", "",
-            "Per dataset, the three columns with the largest ratio of vanilla's mean error to the best "
-            "combination's (over the same seeds), and the three with the smallest: where the method helps "
-            "and where it costs.", "",
-            "| dataset | best MOO | largest vanilla / MOO error ratios | smallest |",
-            "| --- | --- | --- | --- |"] + overlooked + [""]
-    return "\n".join(lines + summary + [""] + notes + [""] + overlooked_section
-                     + ["## All combinations", ""] + details) + "\n"
+    return summary, overlooked, details
 
 
 def _overlooked_columns(sub, seeds, best) -> str:
