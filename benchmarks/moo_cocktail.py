@@ -228,6 +228,11 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         "* CPU s per fit: process CPU time of fit + transform, averaged over seeds; the first fit of "
         "an invocation also pays one-off warm-up.",
         "* The p-values of the per-dataset detail tables are uncorrected for the 11 comparisons.",
+        "* The mean over columns is not robust: one column with an absurd imputation dominates it. With "
+        "`impute_with='auto'` positive (log-normal) columns are imputed by their mean exp(mu + sigma^2/2), "
+        "which explodes when the model predicts a large sigma, as it can for heavy-tailed, mostly-zero "
+        "columns; the largest single per-column error of this view is " + _worst(frame) + ". The "
+        "views below score the same fits with other point estimates.",
     ]
     overlooked_section = []
     if overlooked:
@@ -246,7 +251,8 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         alt_summary, alt_overlooked, alt_details = _sections(view, labels)
         out += [f"## The same fits, imputing with impute_with={point!r}", "",
                 "Each fitted imputer above also imputed the test rows with "
-                f"`set_params(impute_with={point!r})` (no refit); everything else as above.", ""]
+                f"`set_params(impute_with={point!r})` (no refit); everything else as above. The largest "
+                f"single per-column error of this view is {_worst(view)}.", ""]
         out += alt_summary[2:] + [""]
         out += ["| dataset | best MOO | largest vanilla / MOO error ratios | smallest |",
                 "| --- | --- | --- | --- |"] + alt_overlooked + [""] + alt_details
@@ -305,6 +311,16 @@ def _sections(frame, labels):
             overlooked.append(_overlooked_columns(sub, table.index, best))
 
     return summary, overlooked, details
+
+
+def _worst(frame) -> str:
+    """The largest per-column error of any fit, and where it happened."""
+    worst = max(((v, r["dataset"], r["moo"], r["seed"], c) for _, r in frame.iterrows()
+                 for c, v in r["columns"].items() if np.isfinite(v)), default=None)
+    if worst is None:
+        return "–"
+    v, dname, label, seed, column = worst
+    return f"{v:.4g} ({dname}, {label}, seed {seed}, column {column})"
 
 
 def _overlooked_columns(sub, seeds, best) -> str:
