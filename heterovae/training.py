@@ -64,20 +64,41 @@ class _TensorDataset:
 class ColumnLossHistory(Callback):
     """Records each column's mean negative log-likelihood per epoch.
 
-    The per-column losses are accumulated on the device and read back once an
-    epoch, so recording them costs no host synchronisation per batch. The
-    history key ``train_column_nll`` holds a list with one value per column;
-    it is what shows *feature overlooking*: a column whose loss stalls while
-    the total improves.
+    The per-column losses of every batch (the ``column_nll`` entry of the
+    module's output) are accumulated on the device, weighted by the batch's
+    rows, and read back once an epoch, so recording them costs no host
+    synchronisation per batch. History keys, one value per column:
+
+    ``train_column_nll``
+        the training batches' loss of the epoch (each batch as it was
+        computed, while the weights moved);
+    ``valid_column_nll``
+        the validation rows' loss after the epoch's training, recorded only
+        when the net has a validation split. The module is in evaluation
+        mode there (no cell dropout), so it is the held-out counterpart of
+        the training loss, with the same per-cell weighting.
+
+    These histories show *feature overlooking*: a column whose loss stalls,
+    or whose validation loss rises, while the total improves.
     """
 
     def on_epoch_begin(self, net, **kwargs):
-        net._column_nll_sum = None
-        net._column_nll_rows = 0
+        self._sums = {True: None, False: None}
+        self._rows = {True: 0, False: 0}
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs):
+        if not isinstance(y_pred, dict) or "column_nll" not in y_pred:
+            return
+        rows = len(next(iter(batch[0].values())))
+        total = y_pred["column_nll"].detach() * rows
+        previous = self._sums[training]
+        self._sums[training] = total if previous is None else previous + total
+        self._rows[training] += rows
 
     def on_epoch_end(self, net, **kwargs):
-        if net._column_nll_sum is not None:
-            net.history.record("train_column_nll", (net._column_nll_sum / net._column_nll_rows).tolist())
+        for training, key in ((True, "train_column_nll"), (False, "valid_column_nll")):
+            if self._sums[training] is not None:
+                net.history.record(key, (self._sums[training] / self._rows[training]).tolist())
 
 
 class VAENet(NeuralNet):
@@ -109,10 +130,6 @@ class VAENet(NeuralNet):
         out = self.infer(Xi, **fit_params)
         loss = out["loss"]
         loss.backward()
-        rows = len(next(iter(Xi.values())))
-        total = out["column_nll"] * rows
-        self._column_nll_sum = total if getattr(self, "_column_nll_sum", None) is None else self._column_nll_sum + total
-        self._column_nll_rows = getattr(self, "_column_nll_rows", 0) + rows
         return {"loss": loss, "y_pred": out}
 
     def validation_step(self, batch, **fit_params):
