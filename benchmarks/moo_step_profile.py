@@ -99,7 +99,10 @@ def main(argv=None):
     torch.set_num_threads(1)
     argv_list = sys.argv[1:] if argv is None else list(argv)
     command = "python benchmarks/moo_step_profile.py" + (" " + shlex.join(argv_list) if argv_list else "")
-    batch = HeterogeneousVAEImputer().get_params()["batch_size"]
+    from heterovae.vae import MODELS
+
+    # None means the model's own default batch size
+    batch = HeterogeneousVAEImputer().get_params()["batch_size"] or MODELS["vae"].default_sizes(1)["batch_size"]
     lines = [f"Command: `{command}`", "",
              f"torch {torch.__version__}, 1 thread, {platform.machine()}, shared machine; per-step process "
              f"CPU time, median of {args.blocks} interleaved blocks of {args.steps} steps, batch {batch}, estimator "

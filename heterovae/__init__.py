@@ -10,11 +10,11 @@
 
 __version__ = "0.1.0"
 
-from . import moo
+from . import moo, plotting
 from .columns import KINDS, ColumnSpec
 from .detection import LikelihoodDetector
 from .imputer import HeterogeneousVAEImputer
 from .mtsgd import MTSGDClassifier, MTSGDRegressor, MultiTargetSampler
 
-__all__ = ["moo", "ColumnSpec", "KINDS", "HeterogeneousVAEImputer", "LikelihoodDetector", "MTSGDClassifier",
+__all__ = ["moo", "plotting", "ColumnSpec", "KINDS", "HeterogeneousVAEImputer", "LikelihoodDetector", "MTSGDClassifier",
            "MTSGDRegressor", "MultiTargetSampler", "__version__"]

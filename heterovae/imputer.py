@@ -194,7 +194,8 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         The trained net; ``net_.module_`` is the torch model.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_column_nll`` (one value per column)
-        and, with validation, ``valid_loss``.
+        and, with validation, ``valid_loss`` and ``valid_column_nll``; plot
+        them with :func:`heterovae.plotting.plot_column_history`.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
