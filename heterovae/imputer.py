@@ -207,7 +207,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     >>> X = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0] * 10,
     ...                   "c": pd.Categorical(["a", "b", "a", None] * 10)})
     >>> imp = HeterogeneousVAEImputer(max_epochs=5, random_state=0)
-    >>> imp.fit_transform(X).isna().sum().sum()
+    >>> int(imp.fit_transform(X).isna().sum().sum())
     0
     """
 
