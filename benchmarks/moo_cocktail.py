@@ -228,11 +228,11 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         "* CPU s per fit: process CPU time of fit + transform, averaged over seeds; the first fit of "
         "an invocation also pays one-off warm-up.",
         "* The p-values of the per-dataset detail tables are uncorrected for the 11 comparisons.",
-        "* The mean over columns is not robust: one column with an absurd imputation dominates it. With "
-        "`impute_with='auto'` positive (log-normal) columns are imputed by their mean exp(mu + sigma^2/2), "
-        "which explodes when the model predicts a large sigma, as it can for heavy-tailed, mostly-zero "
-        "columns; the largest single per-column error of this view is " + _worst(frame) + ". The "
-        "views below score the same fits with other point estimates.",
+        "* The mean over columns is not robust: one column with an absurd imputation dominates it (the "
+        "log-normal *mean* of a positive column explodes when the model predicts a large sigma, which is "
+        "why `impute_with='auto'` takes the median for positive columns); the largest single per-column "
+        "error of this view is " + _worst(frame) + ". The views below score the same fits with other "
+        "point estimates.",
     ]
     overlooked_section = []
     if overlooked:
