@@ -295,19 +295,18 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     def _batch_size(self):
         return self.batch_size or MODELS[self.model].default_sizes(len(self.specs_))["batch_size"]
 
-    def _tensors(self, X, *, fitting=False):
-        if fitting:
-            values = self._values_at_fit
-            del self._values_at_fit
-        else:
-            _check_2d(X)
-            _check_feature_names(self, X, reset=False)
-            _check_n_features(self, X, reset=False)
-            values = self._codec.encode(X)
+    def _to_tensors(self, values):
+        """Encoded values ([N, D], NaN = missing) as (x, observed) tensors on the device."""
         observed = ~np.isnan(values)
-        device = self._device
-        x = torch.as_tensor(np.nan_to_num(values), dtype=torch.float32, device=device)
-        return x, torch.as_tensor(observed, device=device)
+        x = torch.as_tensor(np.nan_to_num(values), dtype=torch.float32, device=self._device)
+        return x, torch.as_tensor(observed, device=self._device)
+
+    def _tensors(self, X):
+        """Validate ``X`` against what was seen at fit, encode it, move it to the device."""
+        _check_2d(X)
+        _check_feature_names(self, X, reset=False)
+        _check_n_features(self, X, reset=False)
+        return self._to_tensors(self._codec.encode(X))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -334,7 +333,6 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         self._codec = TableCodec(self.specs_).fit(X)
         self._device = resolve_device(self.device)
         values = self._codec.encode(X, fitting=True)
-        self._values_at_fit = values
         continuous = np.array([s.categories is None for s in self.specs_])
         # point estimates never leave the range seen in training (a safety net
         # for heavy-tailed columns whose likelihood fits poorly)
@@ -347,7 +345,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(seed)
             module = build_model(self.model, **self._module_kwargs()).fit_scaling(values)
-            x, observed = self._tensors(X, fitting=True)
+            x, observed = self._to_tensors(values)
             batches = torch.Generator().manual_seed(seed + 1)
             train_split = None if self.validation_fraction == 0 else _FractionSplit(self.validation_fraction, seed + 2)
             self.net_ = VAENet(

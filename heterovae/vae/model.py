@@ -197,17 +197,17 @@ class HeterogeneousVAE(MixedTableModel):
         """Raw head outputs ``[..., N, P]`` for latent codes ``z``."""
         return self.heads(self.decoder(z))
 
-    def log_likelihood(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-cell log-likelihood ``[..., N, D]`` in original units (unmasked)."""
-        parts = [lik.log_prob(r, xg) for lik, r, xg in zip(self.likelihoods, self._split_raw(raw), self._by_group(x))]
-        return self._to_columns(parts)
+    def log_likelihood(self, raw: torch.Tensor, x: torch.Tensor, nll_beta: float = 0.0) -> torch.Tensor:
+        """Per-cell log-likelihood ``[..., N, D]`` in original units (unmasked).
 
-    def training_log_likelihood(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-cell log-likelihood, times the likelihoods' beta-NLL weights when ``nll_beta > 0``."""
+        With ``nll_beta > 0`` each cell is multiplied by its likelihood's
+        constant beta-NLL weight (:meth:`heterovae.likelihoods.Likelihood.loss_weight`),
+        the training objective's weighting.
+        """
         parts = []
         for lik, r, xg in zip(self.likelihoods, self._split_raw(raw), self._by_group(x)):
             lp = lik.log_prob(r, xg)
-            weight = lik.loss_weight(r, self.nll_beta) if self.nll_beta else None
+            weight = lik.loss_weight(r, nll_beta) if nll_beta else None
             parts.append(lp if weight is None else lp * weight)
         return self._to_columns(parts)
 
@@ -221,13 +221,10 @@ class HeterogeneousVAE(MixedTableModel):
         x = self.prepare(x, observed)
         loc, scale = self.encode(x, self._encoder_mask(observed))
         z = loc + scale * torch.randn_like(loc)
-        log_lik = self.training_log_likelihood(self.decode(z), x) * observed
+        log_lik = self.log_likelihood(self.decode(z), x, self.nll_beta) * observed
         n_rows = x.shape[0]
         column_nll = -log_lik.sum(0) / n_rows
         kl = gaussian_kl(loc, scale).mean()
-        # GradNorm reads loss *ratios*, which need positive losses; a column's
-        # NLL can be negative (densities), exp(NLL) is positive and its ratio
-        # exp(L_t - L_0) is the inverse likelihood ratio of the column.
         self.heads.state.losses = gradnorm_losses(column_nll)
         return {"loss": column_nll.sum() + self.kl_weight * kl, "column_nll": column_nll.detach(), "kl": kl.detach()}
 
