@@ -81,38 +81,48 @@ class Aggregator(nn.Module):
     def extra_repr(self) -> str:
         return f"rescale={self.rescale}, check_finite={self.check_finite}"
 
-    def forward(self, G: Tensor, losses: Optional[Tensor] = None) -> Tensor:
+    #: ``forward`` also takes a :class:`~heterovae.moo._gradients.TaskGradients`
+    #: (e.g. the factored gradients of a fused head) in place of ``G``.
+    accepts_task_gradients = True
+
+    def forward(self, G, losses: Optional[Tensor] = None) -> Tensor:
         """Aggregate ``G`` ([K, n]); ``losses`` ([K], detached) feed GradNorm.
+
+        ``G`` may also be a ``TaskGradients`` object, which supplies the Gram
+        matrix and combinations ``v @ G`` without the explicit matrix (see
+        :class:`~heterovae.moo._gradients.HeadGradients`).
 
         Returns a tensor of shape [n] with ``G``'s dtype and device and no
         autograd history; ``G`` is not modified.
         """
-        G = check_gradient_matrix(G)
-        losses = check_losses(losses, G, self.needs_losses, "aggregator")
+        if isinstance(G, TaskGradients):
+            T = G
+        else:
+            T = TaskGradients(check_gradient_matrix(G).detach())
+        losses = check_losses(losses, T, self.needs_losses, "aggregator")
         with torch.no_grad():
-            G = G.detach()
             try:
-                d = self._aggregate(G, losses)
+                d = self._aggregate(T, losses)
             except (torch.linalg.LinAlgError, ValueError) as error:
                 if self.check_finite:
-                    _check_finite_input(G, losses)
+                    _check_finite_input(T.base, losses)
                 if isinstance(error, torch.linalg.LinAlgError):
                     raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}") from error
                 raise
             # one check of the output (a single host sync); inputs are only
             # inspected when it fails, to name the tasks at fault
             if self.check_finite and not bool(torch.isfinite(_checksum(d, losses, self.needs_losses))):
-                _check_finite_input(G, losses)
+                _check_finite_input(T.base, losses)
                 if not bool(torch.isfinite(d).all()):
                     raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}")
             return d
 
-    def _aggregate(self, G: Tensor, losses: Optional[Tensor]) -> Tensor:
-        T = TaskGradients(G)
+    def _aggregate(self, T: TaskGradients, losses: Optional[Tensor]) -> Tensor:
+        plain = T
         if self.magnitude is not None:
             # call the method's core directly (G is validated) so that it shares
             # the Gram matrix with the direction method
-            T = T.scaled(self.magnitude._weights(T, losses))
+            T = T.scaled(_drop_rounding_noise(self.magnitude._weights(T, losses)))
         if self.direction is not None:
             d = self.direction._combine(T)
         else:
@@ -121,8 +131,21 @@ class Aggregator(nn.Module):
             return d
         norm_d = torch.linalg.vector_norm(d)
         ok = norm_d > tiny(d.dtype)
-        target = torch.linalg.vector_norm(G.sum(0))
+        target = torch.linalg.vector_norm(plain.total())
         return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
+
+
+def _drop_rounding_noise(w: Tensor) -> Tensor:
+    """Set to zero the weights below rounding level of the largest one.
+
+    A QP solver returns, e.g., ``3.8e-19`` for a task it excludes, and the
+    next float may round to ``0``. A direction method reads the scaled rows
+    through their directions (PCGrad projects onto any row with a non-zero
+    norm), so it would treat such a task as a full constraint or not at all
+    depending on that rounding.
+    """
+    largest = w.abs().max()
+    return torch.where(w.abs() > torch.finfo(w.dtype).eps * largest, w, torch.zeros_like(w))
 
 
 def _checksum(d: Tensor, losses: Optional[Tensor], use_losses: bool) -> Tensor:
