@@ -5,14 +5,17 @@ torch model on one batch, timed in process CPU time (median of repeated
 blocks of steps, the variants' blocks interleaved), for
 
 * plain training (``moo=None``);
-* the MOO plumbing with a trivial aggregator that returns the plain sum
-  ``G.sum(0)``: the decoder's custom backward computes the per-column
-  gradient matrix ``G`` at the last shared feature and hands it to the
-  aggregator, so this row is the cost of making ``G`` available at all;
+* the MOO plumbing with aggregators that return the plain sum: ``factored``
+  is an :class:`~heterovae.moo.Aggregator` without methods, which gets the
+  heads' factored gradients (:class:`~heterovae.moo._gradients.HeadGradients`)
+  as every built aggregator does; ``explicit G`` is a bare module, which gets
+  the per-column gradient matrix ``G`` ``[K, n*h]`` formed by the custom
+  backward (what every method received before the factored form);
 * each method (the aggregator of :func:`heterovae.moo.build`);
 
-and, separately, one call of each aggregator on a random ``G`` of the same
-shape. The ratios are to plain training in the same run.
+and, separately, one call of each aggregator on random factored gradients
+of the step's shape (a batch's head gradient and the head's weight). The
+ratios are to plain training in the same run.
 
     python benchmarks/moo_step_profile.py --out docs/benchmarks/moo_step_profile.md
 """
@@ -34,13 +37,14 @@ if __package__ in (None, ""):
 
 from heterovae import HeterogeneousVAEImputer  # noqa: E402
 from heterovae.datasets import load_hivae  # noqa: E402
-from heterovae.moo import build  # noqa: E402
+from heterovae.moo import Aggregator, build  # noqa: E402
+from heterovae.moo._gradients import HeadGradients  # noqa: E402
 
 SPECS = [("imtlg", "pcgrad"), "imtlg", "pcgrad", "mgda-ub", "gradnorm", "graddrop", ("mgda-ub", "pcgrad")]
 
 
 class PlainSum(torch.nn.Module):
-    """An aggregator that changes nothing: the plumbing's cost alone."""
+    """An aggregator that changes nothing, and is not an Aggregator: it gets the explicit ``G``."""
 
     def forward(self, G, losses=None):
         return G.sum(0)
@@ -76,7 +80,7 @@ def training_step(X, kinds, spec, batch, swap=None):
     module.train()
     if swap is not None:
         module.heads.aggregator = swap
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, foreach=True)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)  # as the estimator
     x, observed = imp._tensors(X)
     xb, ob = x[:batch], observed[:batch]
 
@@ -85,7 +89,7 @@ def training_step(X, kinds, spec, batch, swap=None):
         module(xb, ob)["loss"].backward()
         optimizer.step()
 
-    return step, (len(kinds), batch * module.decoder.out_features)
+    return step, module.heads
 
 
 def main(argv=None):
@@ -106,21 +110,31 @@ def main(argv=None):
     lines = [f"Command: `{command}`", "",
              f"torch {torch.__version__}, 1 thread, {platform.machine()}, shared machine; per-step process "
              f"CPU time, median of {args.blocks} interleaved blocks of {args.steps} steps, batch {batch}, estimator "
-             "defaults otherwise. `plumbing (plain sum)`: the MOO backward path with an aggregator that "
-             "returns `G.sum(0)`. `aggregator alone`: one call on a random `G` of the step's shape.", ""]
+             "defaults otherwise. `plumbing`: the MOO backward path with an aggregator that returns the plain "
+             "sum, from the factored gradients (as every built aggregator) or from the explicit `G` "
+             "(`[K, n*h]`, formed only for GradDrop now). `aggregator alone`: one call on random factored "
+             "gradients of the step's shape.", ""]
     for name in args.datasets.split(","):
         ds = load_hivae(name, mask=1)
         X = ds.masked().sample(min(args.rows, len(ds.data)), random_state=0)
         kinds = [s.kind for s in ds.specs]
         steps = {"vanilla": training_step(X, kinds, None, batch),
-                 "plumbing (plain sum)": training_step(X, kinds, "pcgrad", batch, swap=PlainSum())}
+                 "plumbing, factored": training_step(X, kinds, "pcgrad", batch, swap=Aggregator(rescale=False)),
+                 "plumbing, explicit G": training_step(X, kinds, "pcgrad", batch, swap=PlainSum())}
         steps.update({label(spec): training_step(X, kinds, spec, batch) for spec in SPECS})
-        shape = steps["vanilla"][1]
-        G = torch.randn(*shape)
-        losses = torch.rand(shape[0]) + 0.5
-        aggregators = {"plumbing (plain sum)": lambda: G.sum(0)}
+        heads = steps["vanilla"][1]
+        K, (P, h) = heads.units.shape[0], heads.linear.weight.shape
+        shape = (K, batch * h)
+        grad_out, weight = torch.randn(batch, P), heads.linear.weight.detach().clone()
+        losses = torch.rand(K) + 0.5
+
+        def factored():
+            return HeadGradients(grad_out, weight, heads.owner, heads.units)
+
+        aggregators = {"plumbing, factored": lambda: factored().total(),
+                       "plumbing, explicit G": lambda: factored().base.sum(0)}
         for spec in SPECS:
-            aggregators[label(spec)] = (lambda agg: lambda: agg(G, losses))(build(spec, n_tasks=shape[0]))
+            aggregators[label(spec)] = (lambda agg: lambda: agg(factored(), losses))(build(spec, n_tasks=K))
         step_times = _interleaved_ms({k: v[0] for k, v in steps.items()}, args.steps, args.blocks)
         alone = _interleaved_ms(aggregators, args.steps, args.blocks)
         base = step_times["vanilla"]

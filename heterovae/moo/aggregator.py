@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -103,10 +104,10 @@ class Aggregator(nn.Module):
         with torch.no_grad():
             try:
                 d = self._aggregate(T, losses)
-            except (torch.linalg.LinAlgError, ValueError) as error:
+            except (torch.linalg.LinAlgError, ValueError) as error:  # numpy's LinAlgError is a ValueError
                 if self.check_finite:
                     _check_finite_input(T.base, losses)
-                if isinstance(error, torch.linalg.LinAlgError):
+                if isinstance(error, (torch.linalg.LinAlgError, np.linalg.LinAlgError)):
                     raise ValueError(f"{self.spec}: {_OVERFLOW_HINT}") from error
                 raise
             # one check of the output (a single host sync); inputs are only

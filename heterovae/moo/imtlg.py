@@ -7,12 +7,17 @@ gradient ``g = w^T G`` has the same projection on every unit task gradient
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .base import MagnitudeMethod, check_hyperparameter, tiny
 
-__all__ = ["IMTLG"]
+__all__ = ["IMTLG", "impartial_weights"]
+
+#: Run the K x K algebra in numpy for CPU tensors (zero-copy views).
+#: The torch path, used on other devices, is tested on the CPU by turning this off.
+NUMPY_ON_CPU = True
 
 
 class IMTLG(MagnitudeMethod):
@@ -50,20 +55,34 @@ class IMTLG(MagnitudeMethod):
         self.rtol = rtol
 
     def _weights(self, T, losses) -> Tensor:
-        K, dtype = T.K, T.dtype
         M = T.gram
-        norms = M.diagonal().clamp_min(0).sqrt()
-        nonzero = norms > tiny(dtype)
-        inv_norms = torch.where(nonzero, 1 / torch.where(nonzero, norms, torch.ones_like(norms)), 0)
-        A = M * inv_norms[:, None] * inv_norms[None, :]  # U U^T, the correlation matrix
-        # Eigen-decomposition based pseudo-inverse (A is symmetric PSD).
-        evals, evecs = torch.linalg.eigh(A)
-        keep = evals > self.rtol * K
-        inv = torch.where(keep, 1 / torch.where(keep, evals, torch.ones_like(evals)), 0)
-        beta = evecs @ (inv * (evecs.T @ nonzero.to(dtype)))
-        w = beta * inv_norms
-        total = w.sum()
-        ok = total.abs() > tiny(dtype)
-        # all-zero G: any weights do; return the uniform ones so sum(w) == 1 still holds
-        uniform = torch.full_like(w, 1.0 / K)
-        return torch.where(ok, w / torch.where(ok, total.abs(), torch.ones_like(total)), uniform)
+        if NUMPY_ON_CPU and M.device.type == "cpu":
+            with np.errstate(all="ignore"):  # like torch: non-finite input gives non-finite output
+                return torch.from_numpy(impartial_weights(M.numpy(), self.rtol, tiny(M.dtype), np))
+        return impartial_weights(M, self.rtol, tiny(M.dtype), torch)
+
+
+def impartial_weights(M, rtol: float, tiny: float, xp):
+    """IMTL-G's normalised weights from the Gram matrix ``M`` (see :class:`IMTLG`).
+
+    Written once for numpy arrays (``xp=numpy``) and torch tensors
+    (``xp=torch``): on the CPU the dozen K x K operations cost a few
+    microseconds each in numpy against tens in torch, which matters on
+    every training step of a small network.
+    """
+    K = M.shape[0]
+    norms = xp.sqrt(xp.clip(M.diagonal(), 0, None))
+    nonzero = norms > tiny
+    safe_norms = xp.where(nonzero, norms, 1.0)
+    inv_norms = xp.where(nonzero, 1 / safe_norms, 0.0)
+    A = M * inv_norms[:, None] * inv_norms[None, :]  # U U^T, the correlation matrix
+    # Eigen-decomposition based pseudo-inverse (A is symmetric PSD).
+    evals, evecs = xp.linalg.eigh(A)
+    keep = evals > rtol * K
+    inv = xp.where(keep, 1 / xp.where(keep, evals, 1.0), 0.0)
+    ones = xp.where(nonzero, norms / safe_norms, 0.0)  # exactly 1 on non-zero rows, in M's dtype
+    w = (evecs @ (inv * (evecs.T @ ones))) * inv_norms
+    total = abs(w.sum())
+    ok = total > tiny
+    # all-zero G: any weights do; return the uniform ones so sum(w) == 1 still holds
+    return xp.where(ok, w / xp.where(ok, total, 1.0), xp.ones_like(w) / K)

@@ -93,3 +93,14 @@ def test_negative_weight_sum_keeps_a_descent_direction():
             torch.testing.assert_close(w, -paper)
             assert w.sum().item() == pytest.approx(-1.0)
     assert flipped > 0  # the case occurs in this sample, so the branch is exercised
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("matrix", sorted(MATRICES))
+def test_numpy_and_torch_paths_agree(matrix, dtype, monkeypatch):
+    G = MATRICES[matrix](dtype)
+    via_numpy = IMTLG().weights(G)
+    monkeypatch.setattr("heterovae.moo.imtlg.NUMPY_ON_CPU", False)
+    via_torch = IMTLG().weights(G)
+    assert via_numpy.dtype == via_torch.dtype == dtype
+    torch.testing.assert_close(via_numpy, via_torch)

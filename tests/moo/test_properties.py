@@ -142,8 +142,9 @@ class _NoHostSync(TorchFunctionMode):
 
 @pytest.mark.parametrize("name", sorted(NO_PYTHON_SYNC))
 def test_no_host_synchronisation(name, monkeypatch):
-    # PCGrad's CPU path uses numpy views of CPU memory (no sync there); check the device path
+    # PCGrad's and IMTL-G's CPU paths use numpy views of CPU memory (no sync there); check the device path
     monkeypatch.setattr("heterovae.moo.pcgrad.NUMPY_ON_CPU", False)
+    monkeypatch.setattr("heterovae.moo.imtlg.NUMPY_ON_CPU", False)
     G = MATRICES["conflicting"](torch.float32)
     agg = build(name, G.shape[0], check_finite=False)
     losses = torch.linspace(1.0, 2.0, G.shape[0])
