@@ -13,12 +13,24 @@ a quarter of an hour on one loaded CPU core. One torch thread by default:
 on the shared 2-core machine two threads were measured 2-3x slower per
 step than one (contention with the other jobs).
 
+With ``--seeds 0 1 2`` every seed draws its own training/test pairs
+(``load_multimnist(random_state=seed)``), network initialisation and batch
+order; the report then gives mean +- std over seeds and, for every method
+against "linear", the paired difference per seed with a paired t-test
+(``scipy.stats.ttest_rel``; df = seeds - 1). ``--results FILE`` appends
+one JSON line per (seed, method) as it finishes, and ``--from-results FILE``
+rebuilds the report from such a file without training (so a run cut short
+still yields a table of what finished). One seed gives the single-seed
+table as before.
+
 Reproduce the committed table (docs/benchmarks/mtsgd_multimnist.md) with::
 
-    python benchmarks/mtsgd_multimnist.py --out docs/benchmarks/mtsgd_multimnist.md
+    python benchmarks/mtsgd_multimnist.py --seeds 0 1 2 \\
+        --results mtsgd_multimnist_runs.jsonl --out docs/benchmarks/mtsgd_multimnist.md
 """
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -26,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -61,6 +74,149 @@ class LeNetBackbone(nn.Module):
         return torch.relu(self.fc(x.flatten(1)))
 
 
+METRICS = ("accuracy", "brier", "ece", "nll")
+LABELS = {"accuracy": "acc", "brier": "Brier", "ece": "ECE", "nll": "NLL"}
+
+
+def run_one(args, seed, label, params, data):
+    """Train one method on one seed; return a JSON-able record."""
+    X_tr, X_te, Y_tr, Y_te = data
+    clf = MTSGDClassifier(
+        LeNetBackbone,
+        n_particles=args.particles,
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        temperature=args.temperature,
+        random_state=seed,
+        **params,
+    )
+    start = time.perf_counter()
+    clf.fit(X_tr, Y_tr)
+    per_epoch = (time.perf_counter() - start) / args.epochs
+    scores = multitask_scores(Y_te, clf.predict_proba(X_te), classes=clf.classes_)
+    record = {"seed": seed, "method": label, "sec_per_epoch": per_epoch}
+    for m in METRICS:
+        record[m] = [float(v) for v in scores[m]]
+    return record
+
+
+def single_seed_table(records):
+    """The original one-seed table (values, seconds per epoch, ratio to linear)."""
+    base = next((r["sec_per_epoch"] for r in records if r["method"] == "linear"), None)
+    lines = [
+        "| method | acc 1 | acc 2 | Brier 1 | Brier 2 | ECE 1 | ECE 2 | NLL 1 | NLL 2 "
+        "| s / epoch | x linear |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in records:
+        sec = r["sec_per_epoch"]
+        ratio = f"{sec / base:.2f}" if base else "-"
+        cells = [f"{r[m][t]:.4f}" for m in METRICS for t in (0, 1)]
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {sec:.2f} | {ratio} |")
+    return lines
+
+
+def _by_method(records):
+    """{method: {seed: record}} in the order of CONFIGS."""
+    order = {label: i for i, (label, _) in enumerate(CONFIGS)}
+    out = {}
+    for r in sorted(records, key=lambda r: order.get(r["method"], len(order))):
+        out.setdefault(r["method"], {})[r["seed"]] = r
+    return out
+
+
+def multi_seed_tables(records):
+    """Mean +- std over seeds, then paired differences against "linear"."""
+    by_method = _by_method(records)
+    base = by_method.get("linear", {})
+    lines = [
+        "Mean +- standard deviation (ddof=1) over the seeds each method finished "
+        "(n). \"x linear\" is the mean over seeds of the per-seed ratio of seconds per "
+        "epoch to the linear ensemble of the same seed (same process, same load period).",
+        "",
+        "| method | n | acc 1 | acc 2 | Brier 1 | Brier 2 | ECE 1 | ECE 2 | NLL 1 | NLL 2 "
+        "| s / epoch | x linear |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, runs in by_method.items():
+        seeds = sorted(runs)
+        cells = []
+        for m in METRICS:
+            for t in (0, 1):
+                v = np.array([runs[s][m][t] for s in seeds])
+                sd = v.std(ddof=1) if len(v) > 1 else float("nan")
+                cells.append(f"{v.mean():.4f} ± {sd:.4f}")
+        sec = np.array([runs[s]["sec_per_epoch"] for s in seeds])
+        ratios = [runs[s]["sec_per_epoch"] / base[s]["sec_per_epoch"] for s in seeds if s in base]
+        ratio = f"{np.mean(ratios):.2f}" if ratios else "-"
+        lines.append(
+            f"| {label} | {len(seeds)} | " + " | ".join(cells) + f" | {sec.mean():.2f} | {ratio} |"
+        )
+    lines += [
+        "",
+        "Paired differences against \"linear\" on the same seed (method minus linear; "
+        "negative ECE and positive accuracy favour the method): mean over the shared "
+        "seeds, and the two-sided p-value of the paired t-test across seeds "
+        "(`scipy.stats.ttest_rel`, df = n - 1). \"mean\" averages the two tasks per "
+        "seed before testing.",
+        "",
+        "| method | n | ΔECE 1 (p) | ΔECE 2 (p) | ΔECE mean (p) | Δacc 1 (p) | Δacc 2 (p) "
+        "| Δacc mean (p) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, runs in by_method.items():
+        if label == "linear":
+            continue
+        shared = sorted(set(runs) & set(base))
+        cells = []
+        for m in ("ece", "accuracy"):
+            for t in (0, 1, "mean"):
+                a = np.array([np.mean(runs[s][m]) if t == "mean" else runs[s][m][t] for s in shared])
+                b = np.array([np.mean(base[s][m]) if t == "mean" else base[s][m][t] for s in shared])
+                d = a - b
+                if len(d) >= 2 and np.ptp(d) > 0:
+                    p = f"{stats.ttest_rel(a, b).pvalue:.3f}"
+                else:
+                    p = "-"
+                cells.append(f"{d.mean():+.4f} ({p})" if len(d) else "-")
+        lines.append(f"| {label} | {len(shared)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def build_report(args, records, command):
+    seeds = sorted({r["seed"] for r in records})
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+    rs = f"random_state={seeds[0]}" if len(seeds) == 1 else "random_state=seed"
+    lines = [
+        "# MT-SGD on Multi-MNIST",
+        "",
+        f"Command: `{command.strip()}`"
+        + (
+            " (this table was rebuilt with `--from-results` from runs made in several "
+            "invocations, so the timing ratios compare runs made minutes apart)"
+            if args.from_results
+            else ""
+        ),
+        "",
+        f"Multi-MNIST built by `load_multimnist({args.n_train}, {args.n_test}, "
+        f"{rs})`; LeNet backbone (conv-pool-conv-pool-fc, 50 "
+        f"features), linear heads; M = {args.particles} particles, {args.epochs} epochs, "
+        f"batch {args.batch_size}, Adam lr {args.lr}, temperature {args.temperature}, "
+        f"{seed_text}; {args.threads} CPU threads "
+        f"(torch {torch.__version__}, {platform.processor() or platform.machine()}). "
+        "Metrics on the test pairs for the particle-averaged probabilities; ECE with "
+        "10 equal-width bins on the top-label confidence; Brier = sum over classes, "
+        "mean over samples. Task 1 = top-left digit, task 2 = bottom-right digit.",
+        "",
+    ]
+    if len(seeds) == 1:
+        lines += single_seed_table(records)
+    else:
+        lines += multi_seed_tables(records)
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-train", type=int, default=2000)
@@ -71,74 +227,60 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="single seed (ignored if --seeds is given)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="several seeds: data pairs, init, batch order")
     parser.add_argument("--only", nargs="*", help="labels of CONFIGS to run (default all)")
+    parser.add_argument("--results", type=Path, help="append one JSON line per (seed, method) here")
+    parser.add_argument("--from-results", type=Path, help="rebuild the report from this JSON-lines file")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    seeds = args.seeds if args.seeds else [args.seed]
+    words = list(sys.argv[1:] if argv is None else argv)
+    if args.from_results:
+        # Report the command that trains everything in one go, not the rebuild.
+        i = words.index("--from-results")
+        del words[i : i + 2]
+    command = "python benchmarks/mtsgd_multimnist.py " + " ".join(words)
 
-    X_tr, X_te, Y_tr, Y_te = load_multimnist(args.n_train, args.n_test, random_state=args.seed)
-    # Untimed warm-up: the first torch optimiser of a process pays one-off
-    # imports that would otherwise be billed to whichever method runs first.
-    MTSGDClassifier(LeNetBackbone, n_particles=2, max_epochs=1).fit(X_tr[:32], Y_tr[:32])
-    rows = []
-    for label, params in CONFIGS:
-        if args.only and label not in args.only:
-            continue
-        clf = MTSGDClassifier(
-            LeNetBackbone,
-            n_particles=args.particles,
-            max_epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            temperature=args.temperature,
-            random_state=args.seed,
-            **params,
-        )
-        start = time.perf_counter()
-        clf.fit(X_tr, Y_tr)
-        per_epoch = (time.perf_counter() - start) / args.epochs
-        scores = multitask_scores(Y_te, clf.predict_proba(X_te), classes=clf.classes_)
-        rows.append((label, scores, per_epoch))
-        print(f"{label:20s} acc {scores['accuracy']} ece {scores['ece']} {per_epoch:.2f} s/epoch", flush=True)
+    if args.from_results:
+        records = [json.loads(line) for line in args.from_results.read_text().splitlines() if line.strip()]
+        records = [r for r in records if r["seed"] in seeds or not args.seeds]
+    else:
+        records = []
+        warmed = False
+        for seed in seeds:
+            data = load_multimnist(args.n_train, args.n_test, random_state=seed)
+            if not warmed:
+                # Untimed warm-up: the first torch optimiser of a process pays one-off
+                # imports that would otherwise be billed to whichever method runs first.
+                MTSGDClassifier(LeNetBackbone, n_particles=2, max_epochs=1).fit(data[0][:32], data[2][:32])
+                warmed = True
+            for label, params in CONFIGS:
+                if args.only and label not in args.only:
+                    continue
+                r = run_one(args, seed, label, params, data)
+                records.append(r)
+                print(
+                    f"seed {seed} {label:20s} acc {r['accuracy']} ece {r['ece']} "
+                    f"{r['sec_per_epoch']:.2f} s/epoch",
+                    flush=True,
+                )
+                if args.results:
+                    with args.results.open("a") as fh:
+                        fh.write(json.dumps(r) + "\n")
+                if args.out and len(seeds) > 1:
+                    # A run cut short still leaves the table of what finished.
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(build_report(args, records, command))
 
-    base = next((r[2] for r in rows if r[0] == "linear"), None)
-    command = "python benchmarks/mtsgd_multimnist.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
-    lines = [
-        "# MT-SGD on Multi-MNIST",
-        "",
-        f"Command: `{command.strip()}`",
-        "",
-        f"Multi-MNIST built by `load_multimnist({args.n_train}, {args.n_test}, "
-        f"random_state={args.seed})`; LeNet backbone (conv-pool-conv-pool-fc, 50 "
-        f"features), linear heads; M = {args.particles} particles, {args.epochs} epochs, "
-        f"batch {args.batch_size}, Adam lr {args.lr}, temperature {args.temperature}, "
-        f"seed {args.seed}; {args.threads} CPU threads "
-        f"(torch {torch.__version__}, {platform.processor() or platform.machine()}). "
-        "Metrics on the test pairs for the particle-averaged probabilities; ECE with "
-        "10 equal-width bins on the top-label confidence; Brier = sum over classes, "
-        "mean over samples. Task 1 = top-left digit, task 2 = bottom-right digit.",
-        "",
-        "| method | acc 1 | acc 2 | Brier 1 | Brier 2 | ECE 1 | ECE 2 | NLL 1 | NLL 2 "
-        "| s / epoch | x linear |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for label, s, sec in rows:
-        ratio = f"{sec / base:.2f}" if base else "-"
-        lines.append(
-            f"| {label} | {s['accuracy'][0]:.4f} | {s['accuracy'][1]:.4f} | "
-            f"{s['brier'][0]:.4f} | {s['brier'][1]:.4f} | {s['ece'][0]:.4f} | "
-            f"{s['ece'][1]:.4f} | {s['nll'][0]:.4f} | {s['nll'][1]:.4f} | {sec:.2f} | {ratio} |"
-        )
-    report = "\n".join(lines) + "\n"
+    report = build_report(args, records, command)
     print()
     print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report)
-    return rows
+    return records
 
 
 if __name__ == "__main__":
