@@ -82,7 +82,7 @@ class Aggregator(nn.Module):
     def extra_repr(self) -> str:
         return f"rescale={self.rescale}, check_finite={self.check_finite}"
 
-    #: ``forward`` also takes a :class:`~heterovae.moo._gradients.TaskGradients`
+    #: ``forward`` also takes a ``heterovae.moo._gradients.TaskGradients``
     #: (e.g. the factored gradients of a fused head) in place of ``G``.
     accepts_task_gradients = True
 
@@ -91,7 +91,7 @@ class Aggregator(nn.Module):
 
         ``G`` may also be a ``TaskGradients`` object, which supplies the Gram
         matrix and combinations ``v @ G`` without the explicit matrix (see
-        :class:`~heterovae.moo._gradients.HeadGradients`).
+        ``heterovae.moo._gradients.HeadGradients``).
 
         Returns a tensor of shape [n] with ``G``'s dtype and device and no
         autograd history; ``G`` is not modified.
