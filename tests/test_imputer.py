@@ -194,6 +194,21 @@ def test_trains_with_moo_methods(moo):
     assert imp.transform(masked).notna().all().all()
 
 
+@pytest.mark.parametrize("value", [0.0, 1.5])
+def test_visible_weight_outside_the_unit_interval_is_refused_by_name(value):
+    _, masked, _ = _table(n=30)
+    with pytest.raises(ValueError, match="visible_weight"):
+        HeterogeneousVAEImputer(visible_weight=value, **FAST).fit(masked)
+
+
+def test_visible_weight_reaches_the_model_and_changes_the_fit():
+    _, masked, _ = _table(n=120)
+    plain = HeterogeneousVAEImputer(**FAST).fit(masked)
+    leaning = HeterogeneousVAEImputer(visible_weight=0.3, **FAST).fit(masked)
+    assert leaning.module_.visible_weight == 0.3
+    assert not plain.transform(masked).equals(leaning.transform(masked))
+
+
 def test_unknown_moo_name_lists_valid_ones():
     _, masked, _ = _table(n=30)
     with pytest.raises(ValueError, match="pcgrad"):

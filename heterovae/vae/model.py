@@ -135,6 +135,11 @@ class HeterogeneousVAE(MixedTableModel):
         beta of the beta-NLL weighting of Gaussian-type columns
         (:meth:`heterovae.likelihoods.Likelihood.loss_weight`); 0 is the
         plain likelihood.
+    visible_weight : float
+        Weight of the training loss of cells the encoder saw, relative to
+        observed cells hidden from it by ``cell_dropout`` (weight 1). 1 is
+        the ELBO; below 1 the objective leans from reconstructing what the
+        encoder saw towards predicting what it did not.
     aggregator : nn.Module or None
         Multi-objective method applied at ``y`` (see :mod:`heterovae.moo`).
     aggregator_factory : callable or None
@@ -147,7 +152,7 @@ class HeterogeneousVAE(MixedTableModel):
     def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,
                  hidden_dim: int = 50, n_layers: int = 3, cell_dropout: float = 0.1,
                  aggregator: Optional[nn.Module] = None, aggregator_factory: Optional[Callable] = None,
-                 kl_weight: float = 1.0, nll_beta: float = 0.0):
+                 kl_weight: float = 1.0, nll_beta: float = 0.0, visible_weight: float = 1.0):
         super().__init__(kinds, n_classes)
         if aggregator is not None and aggregator_factory is not None:
             raise ValueError("pass either aggregator or aggregator_factory, not both")
@@ -156,6 +161,7 @@ class HeterogeneousVAE(MixedTableModel):
         self.cell_dropout = float(cell_dropout)
         self.kl_weight = float(kl_weight)
         self.nll_beta = float(nll_beta)
+        self.visible_weight = float(visible_weight)
         groups = list(self.likelihoods)
         enc_in = sum(lik.encoding_dim for lik in groups) + self.n_columns
         self.encoder = GaussianEncoder(enc_in, latent_dim, hidden_dim, n_layers)
@@ -219,9 +225,12 @@ class HeterogeneousVAE(MixedTableModel):
         (per-column negative log-likelihood per row, detached) and ``kl``.
         """
         x = self.prepare(x, observed)
-        loc, scale = self.encode(x, self._encoder_mask(observed))
+        seen = self._encoder_mask(observed)
+        loc, scale = self.encode(x, seen)
         z = loc + scale * torch.randn_like(loc)
         log_lik = self.log_likelihood(self.decode(z), x, self.nll_beta) * observed
+        if self.visible_weight != 1.0:
+            log_lik = log_lik * torch.where(seen, self.visible_weight, 1.0)
         n_rows = x.shape[0]
         column_nll = -log_lik.sum(0) / n_rows
         kl = gaussian_kl(loc, scale).mean()

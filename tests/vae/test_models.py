@@ -395,3 +395,29 @@ def test_auto_point_of_positive_columns_median_for_vae_and_mode_for_hivae():
     np.testing.assert_allclose(point_estimate(lik, raw, "auto", HIVAE_AUTO_POINT).numpy(), np.maximum(mode - 1.0, 0.0),
                                rtol=1e-10)
     torch.testing.assert_close(point_estimate(lik, raw, "mean", HIVAE_AUTO_POINT), lik.mean(raw))
+
+
+# ------------------------------------------------------------- visible_weight
+def _column_nll(model, x, observed, seed=7):
+    torch.manual_seed(seed)  # the same cell-dropout mask and latent draw for every call
+    return model(x, observed)["column_nll"]
+
+
+def test_visible_weight_scales_the_loss_of_every_cell_the_encoder_saw():
+    x, observed = _tensors(_data())
+    plain = _model(HeterogeneousVAE).train()
+    half = _same_weights(plain, HeterogeneousVAE, visible_weight=0.5).train()
+    # no cell dropout: the encoder sees every observed cell
+    torch.testing.assert_close(_column_nll(half, x, observed), 0.5 * _column_nll(plain, x, observed))
+
+
+def test_visible_weight_leaves_the_loss_of_dropped_cells_unweighted():
+    x, observed = _tensors(_data(n=200))
+    models = {w: _same_weights(_model(HeterogeneousVAE), HeterogeneousVAE, cell_dropout=0.4,
+                               visible_weight=w).train() for w in (1.0, 0.5, 0.25)}
+    nll = {w: _column_nll(m, x, observed) for w, m in models.items()}
+    # nll(w) = w * seen + dropped per column: linear in w with slope `seen`
+    seen = (nll[1.0] - nll[0.5]) / 0.5
+    torch.testing.assert_close(nll[1.0] - nll[0.25], 0.75 * seen)
+    dropped = nll[1.0] - seen
+    assert torch.all(dropped.abs() > 0) and not torch.allclose(dropped, torch.zeros_like(dropped))
