@@ -165,6 +165,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--results", type=Path)
     parser.add_argument("--from-results", type=Path)
     parser.add_argument("--out", type=Path)
@@ -173,7 +174,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     bargs = argparse.Namespace(
-        particles=5, epochs=6, batch_size=64, lr=3e-3, temperature=1.0
+        particles=5, epochs=args.epochs, batch_size=64, lr=3e-3, temperature=1.0
     )
     if args.from_results:
         records = [json.loads(x) for x in args.from_results.read_text().splitlines() if x.strip()]
@@ -202,7 +203,7 @@ def main(argv=None):
     report = "\n".join(
         ["# MT-SGD (params) ablation on Multi-MNIST", "",
          "Command: `python benchmarks/mtsgd_multimnist_ablation.py " + " ".join(words) + "`", "",
-         "Settings of benchmarks/mtsgd_multimnist.py (2000/1000 pairs, 6 epochs, batch 64, "
+         f"Settings of benchmarks/mtsgd_multimnist.py (2000/1000 pairs, {args.epochs} epochs, batch 64, "
          "Adam lr 3e-3, M = 5, temperature 1, 1 torch thread); means over the seeds; the "
          "last two columns give the mean of the two tasks minus linear's, per seed in "
          "parentheses.", ""] + table(records)
