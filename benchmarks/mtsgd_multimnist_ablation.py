@@ -19,9 +19,11 @@ the "linear" ensemble, in one process:
 The variants are switched by patching the kernel factory / rule table of the
 estimator module inside this script only; the package is not changed.
 
-    python benchmarks/mtsgd_multimnist_ablation.py --seeds 0 1 \\
+    python benchmarks/mtsgd_multimnist_ablation.py --seeds 0 1 2 --terms \\
         --results docs/benchmarks/mtsgd_multimnist_ablation.jsonl \\
         --out docs/benchmarks/mtsgd_multimnist_ablation.md
+    python benchmarks/mtsgd_multimnist_ablation.py --seeds 0 1 --epochs 12 \\
+        --only linear mt-sgd --out docs/benchmarks/mtsgd_multimnist_ablation_12ep.md
 """
 
 import argparse
@@ -202,7 +204,9 @@ def main(argv=None):
         del words[i : i + 2]
     report = "\n".join(
         ["# MT-SGD (params) ablation on Multi-MNIST", "",
-         "Command: `python benchmarks/mtsgd_multimnist_ablation.py " + " ".join(words) + "`", "",
+         "Command: `python benchmarks/mtsgd_multimnist_ablation.py " + " ".join(words) + "`"
+         + (" (rebuilt with `--from-results` from the JSON lines of the runs, which may "
+            "come from several invocations)" if args.from_results else ""), "",
          f"Settings of benchmarks/mtsgd_multimnist.py (2000/1000 pairs, {args.epochs} epochs, batch 64, "
          "Adam lr 3e-3, M = 5, temperature 1, 1 torch thread); means over the seeds; the "
          "last two columns give the mean of the two tasks minus linear's, per seed in "
