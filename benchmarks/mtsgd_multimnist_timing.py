@@ -7,10 +7,15 @@ short epoch, one after the other, and the table reports the median over
 rounds of each method's time per step and of its ratio to the "linear"
 ensemble *within the same round*.
 
-    python benchmarks/mtsgd_multimnist_timing.py --out docs/benchmarks/mtsgd_multimnist_timing.md
+    python benchmarks/mtsgd_multimnist_timing.py --split --out docs/benchmarks/mtsgd_multimnist_timing.md
+
+``--split`` adds the time per step of each phase of a linear and an
+MT-SGD (params) step (forward pass, backward passes, kernel, weights).
 """
 
 import argparse
+import collections
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -22,7 +27,71 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.mtsgd_multimnist import CONFIGS, LeNetBackbone  # noqa: E402
 from heterovae.datasets import load_multimnist  # noqa: E402
+from heterovae.mtsgd import methods as mth  # noqa: E402
+from heterovae.mtsgd.ensemble import ParticleEnsemble  # noqa: E402
 from heterovae.mtsgd.estimators import MTSGDClassifier  # noqa: E402
+
+#: Phases of a step timed by ``--split``: (owner, attribute, label).
+PHASES = [
+    (ParticleEnsemble, "forward", "forward (all particles)"),
+    (mth, "_task_gradients", "per-task backward passes"),
+    (mth, "_kernel_terms", "kernel terms"),
+    (mth, "mtsgd_direction_from_terms", "U, simplex QP, direction"),
+]
+
+
+@contextlib.contextmanager
+def phase_timer(totals):
+    """Wrap the PHASES (and the linear rule's single backward) to accumulate seconds."""
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in PHASES]
+    saved_linear = mth.METHODS["linear"]
+
+    def wrap(f, label):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            out = f(*args, **kwargs)
+            totals[label] += time.perf_counter() - start
+            return out
+        return timed
+
+    for (owner, name, label), (_, _, f) in zip(PHASES, saved):
+        setattr(owner, name, wrap(f, label))
+    mth.METHODS["linear"] = wrap(saved_linear, "linear rule (one backward pass)")
+    try:
+        yield
+    finally:
+        for owner, name, f in saved:
+            setattr(owner, name, f)
+        mth.METHODS["linear"] = saved_linear
+
+
+def split_table(X, Y, args, steps, rounds):
+    """Milliseconds per step of each phase, linear and MT-SGD (params), summed over rounds."""
+    out = {}
+    for method in ("linear", "mt-sgd"):
+        totals = collections.defaultdict(float)
+        with phase_timer(totals):
+            for r in range(rounds):
+                start = time.perf_counter()
+                MTSGDClassifier(
+                    LeNetBackbone, n_particles=args.particles, max_epochs=1,
+                    batch_size=args.batch_size, random_state=r, method=method,
+                ).fit(X, Y)
+                totals["whole fit / steps"] += time.perf_counter() - start
+        out[method] = {k: 1e3 * v / (steps * rounds) for k, v in totals.items()}
+    labels = ["whole fit / steps", PHASES[0][2], "linear rule (one backward pass)"] + [p[2] for p in PHASES[1:]]
+    lines = [
+        "",
+        f"Where the time goes (`--split`, {rounds} fits of each, not interleaved): "
+        "milliseconds per step; the rest of a step is the optimiser, batching and bookkeeping.",
+        "",
+        "| phase | linear | mt-sgd (params) |",
+        "| --- | ---: | ---: |",
+    ]
+    for label in labels:
+        cells = [f"{out[m][label]:.1f}" if label in out[m] else "-" for m in ("linear", "mt-sgd")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv=None):
@@ -32,6 +101,8 @@ def main(argv=None):
     parser.add_argument("--particles", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--split", action="store_true",
+                        help="also time the phases of a linear and an MT-SGD (params) step")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -71,6 +142,8 @@ def main(argv=None):
         lines.append(
             f"| {label} | {np.median(t):.3f} | {t.min():.3f} | {np.median(t / base):.2f} |"
         )
+    if args.split:
+        lines += split_table(X, Y, args, steps, args.rounds)
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
