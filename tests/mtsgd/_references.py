@@ -5,6 +5,9 @@ Each reference is the kernel written as a plain scalar function of two points
 it give an independent check of the closed forms.
 """
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -23,6 +26,26 @@ def imq_scalar(a, b, h):
 KERNEL_REFERENCES = {"rbf": (RBFKernel, rbf_scalar), "imq": (IMQKernel, imq_scalar)}
 
 
+
+def rbf_loop(x):
+    """Kernel values ``k[j, i]`` and ``dk[j, i] = grad_{x_j} k(x_j, x_i)`` for particles ``x`` ([M, P])."""
+    x = x.double()
+    M = x.shape[0]
+    dists = [torch.dist(x[i], x[j]).item() for i in range(M) for j in range(i + 1, M)]
+    h = np.median(dists) ** 2 / math.log(M + 1)
+    k = torch.zeros(M, M, dtype=torch.float64)
+    dk = torch.zeros(M, M, x.shape[1], dtype=torch.float64)
+    for i in range(M):
+        for j in range(M):
+            k[j, i] = torch.exp(-((x[j] - x[i]) ** 2).sum() / h)
+            dk[j, i] = -2.0 * (x[j] - x[i]) / h * k[j, i]
+    return k, dk
+
+
+def svgd_loop(k, dk, s):
+    """SVGD directions ``phi_i = mean_j [k(x_j, x_i) s_j + grad_{x_j} k(x_j, x_i)]`` for scores ``s`` ([M, P])."""
+    M = k.shape[0]
+    return torch.stack([sum(k[j, i] * s[j] + dk[j, i] for j in range(M)) / M for i in range(M)])
 
 
 @pytest.fixture

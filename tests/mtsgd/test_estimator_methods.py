@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._references import rbf_loop, svgd_loop
 from heterovae.mtsgd.ensemble import MultiHeadNetwork, ParticleEnsemble
 from heterovae.mtsgd.kernels import RBFKernel
 from heterovae.mtsgd.methods import METHODS, StepContext, preference_vectors
@@ -129,26 +130,6 @@ def _scores(G, theta):
     return -(N / TEMPERATURE) * (G + WD * theta)
 
 
-def _rbf_loop(x):
-    """Kernel values and grad_{x_j} k(x_j, x_i) by explicit loops."""
-    x = x.double()
-    dists = [torch.dist(x[i], x[j]).item() for i in range(M) for j in range(i + 1, M)]
-    h = np.median(dists) ** 2 / math.log(M + 1)
-    k = torch.zeros(M, M, dtype=torch.float64)
-    dk = torch.zeros(M, M, x.shape[1], dtype=torch.float64)  # dk[j, i] = grad_{x_j} k(x_j, x_i)
-    for i in range(M):
-        for j in range(M):
-            k[j, i] = torch.exp(-((x[j] - x[i]) ** 2).sum() / h)
-            dk[j, i] = -2.0 * (x[j] - x[i]) / h * k[j, i]
-    return k, dk
-
-
-def _svgd_loop(k, dk, s):
-    return torch.stack(
-        [sum(k[j, i] * s[j] + dk[j, i] for j in range(M)) / M for i in range(M)]
-    )
-
-
 def _two_task_weights(U):
     # min_t of [t, 1-t] U [t, 1-t]^T on [0, 1]
     t = (U[1, 1] - U[0, 1]) / (U[0, 0] + U[1, 1] - 2 * U[0, 1])
@@ -177,15 +158,15 @@ def _stein_gram_loop(k, dk, S):
 def test_mtsgd_params_space_matches_loop_reference():
     _, alpha, betas, G, GH, _ = _reference_gradients()
     S = _scores(G, alpha)
-    k, dk = _rbf_loop(alpha)
-    phis = torch.stack([_svgd_loop(k, dk, S[t]) for t in range(len(CLASSES))])
+    k, dk = rbf_loop(alpha)
+    phis = torch.stack([svgd_loop(k, dk, S[t]) for t in range(len(CLASSES))])
     w = _two_task_weights(_stein_gram_loop(k, dk, S))
     want_shared = -(w[0] * phis[0] + w[1] * phis[1]) / (N / TEMPERATURE)
     got_shared, got_heads = _run_rule("mt-sgd")
     torch.testing.assert_close(got_shared, want_shared, rtol=2e-3, atol=1e-5)
     for t in range(len(CLASSES)):
-        kh, dkh = _rbf_loop(betas[t])
-        want = -_svgd_loop(kh, dkh, _scores(GH[t], betas[t])) / (N / TEMPERATURE)
+        kh, dkh = rbf_loop(betas[t])
+        want = -svgd_loop(kh, dkh, _scores(GH[t], betas[t])) / (N / TEMPERATURE)
         torch.testing.assert_close(got_heads[t], want, rtol=2e-3, atol=1e-5)
 
 
@@ -246,8 +227,8 @@ def test_moo_svgd_matches_loop_reference():
     _, alpha, betas, G, GH, _ = _reference_gradients()
     S = _scores(G, alpha)
     d = torch.stack([(_mgda_pair(S[0, m], S[1, m]) @ S[:, m]) for m in range(M)])
-    k, dk = _rbf_loop(alpha)
-    want = _svgd_loop(k, dk, d)
+    k, dk = rbf_loop(alpha)
+    want = svgd_loop(k, dk, d)
     got_shared, _ = _run_rule("moo-svgd")
     torch.testing.assert_close(got_shared, -want / (N / TEMPERATURE), rtol=2e-3, atol=1e-5)
 

@@ -17,12 +17,12 @@ gradient. This pins down the relative scale of the driving term
 ``N / T`` times too strong relative to the data and the test would fail.
 """
 
-import math
 
 import numpy as np
 import pytest
 import torch
 
+from ._references import rbf_loop, svgd_loop
 from heterovae.mtsgd.estimators import MTSGDClassifier
 
 N, D, H, M = 24, 3, 4, 3
@@ -59,22 +59,6 @@ def _log_lik_sum(alpha, beta, k, X, Y):
     return torch.log_softmax(logits, dim=1)[torch.arange(N), Y[:, k]].sum()
 
 
-def _rbf(x):
-    d = [torch.dist(x[i], x[j]).item() for i in range(M) for j in range(i + 1, M)]
-    h = np.median(d) ** 2 / math.log(M + 1)
-    k = torch.zeros(M, M, dtype=torch.float64)
-    dk = torch.zeros(M, M, x.shape[1], dtype=torch.float64)  # dk[j, i] = grad_{x_j} k(x_j, x_i)
-    for i in range(M):
-        for j in range(M):
-            k[j, i] = torch.exp(-((x[j] - x[i]) ** 2).sum() / h)
-            dk[j, i] = -2.0 * (x[j] - x[i]) / h * k[j, i]
-    return k, dk
-
-
-def _svgd(k, dk, s):
-    return torch.stack([sum(k[j, i] * s[j] + dk[j, i] for j in range(M)) / M for i in range(M)])
-
-
 @pytest.mark.parametrize("temperature, weight_decay", [(1.0, 0.0), (3.0, 0.05)])
 def test_first_step_is_svgd_on_the_summed_log_likelihood(temperature, weight_decay):
     X, Y = _data()
@@ -109,8 +93,8 @@ def test_first_step_is_svgd_on_the_summed_log_likelihood(temperature, weight_dec
     scale = N / temperature
     # Shared part: MT-SGD with the closed-form two-task weights on U.
     alpha_flat = torch.stack([flat([before[n][m] for n in shared_names]) for m in range(M)])
-    k, dk = _rbf(alpha_flat)
-    phis = [_svgd(k, dk, s_shared[t]) for t in range(2)]
+    k, dk = rbf_loop(alpha_flat)
+    phis = [svgd_loop(k, dk, s_shared[t]) for t in range(2)]
     U = torch.zeros(2, 2, dtype=torch.float64)
     for a in range(2):
         for b in range(2):
@@ -127,7 +111,7 @@ def test_first_step_is_svgd_on_the_summed_log_likelihood(temperature, weight_dec
     # Heads: SVGD on their own task's posterior.
     for t_ in range(2):
         beta_flat = torch.stack([flat([before[n][m] for n in head_names[t_]]) for m in range(M)])
-        kh, dkh = _rbf(beta_flat)
-        want = -_svgd(kh, dkh, torch.stack(s_heads[t_])) / scale
+        kh, dkh = rbf_loop(beta_flat)
+        want = -svgd_loop(kh, dkh, torch.stack(s_heads[t_])) / scale
         got = torch.stack([flat([stored[n][m] for n in head_names[t_]]) for m in range(M)])
         torch.testing.assert_close(got, want, rtol=2e-3, atol=1e-6)
