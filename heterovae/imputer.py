@@ -123,7 +123,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     hidden_dim : int or None, default=None
         Width of the hidden layers of encoder and decoder; for hivae the
         width of ``y`` (split evenly between the columns). ``None`` is the
-        model's default: 100, or ``5 * n_features`` for hivae.
+        model's default: 200 for vae, 100 for iwae and dreg, ``5 * n_features`` for hivae.
     n_layers : int, default=3
         Hidden layers in the encoder and in the decoder (hivae's networks
         are single linear maps, as in the paper; it ignores this).
@@ -158,10 +158,11 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
     max_epochs : int, default=100
         Passes over the training rows.
     batch_size : int or None, default=None
-        Rows per training step; ``None`` is the model's default: 128, or
-        1000 for hivae (as in the paper).
-    lr : float, default=1e-3
-        Adam learning rate.
+        Rows per training step; ``None`` is the model's default: 256 for
+        vae, 128 for iwae and dreg, 1000 for hivae (as in its paper).
+    lr : float or None, default=None
+        Adam learning rate; ``None`` is the model's default: 2e-3 for vae,
+        1e-3 for the others.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
         Point estimate used by :meth:`transform`. ``"auto"`` takes, per
         column, the one that suits the usual error metric: the mean for
@@ -236,7 +237,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         "nll_beta": [Interval(Real, 0, 1, closed="both")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [None, Interval(Integral, 2, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [None, Interval(Real, 0, None, closed="neither")],
         "impute_with": [StrOptions({"auto", "mean", "mode", "sample"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "callbacks": [None, list],
@@ -248,7 +249,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
                  latent_dim=None, hidden_dim=None, n_layers=3, n_importance_samples=20, cell_dropout=0.3,
-                 kl_weight=0.05, nll_beta=0.5, visible_weight=1.0, max_epochs=100, batch_size=None, lr=1e-3, impute_with="auto",
+                 kl_weight=0.05, nll_beta=0.5, visible_weight=1.0, max_epochs=100, batch_size=None, lr=None, impute_with="auto",
                  validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
         self.model = model
@@ -366,7 +367,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
                 # one fused kernel per parameter: on tabular-size nets Adam's
                 # per-tensor dispatch is a sixth of a CPU step (foreach: a third more)
                 optimizer__fused=True,
-                lr=self.lr,
+                lr=self.lr or MODELS[self.model].default_sizes(len(self.specs_))["lr"],
                 max_epochs=self.max_epochs,
                 batch_size=self._batch_size(),
                 iterator_train=TensorBatches,

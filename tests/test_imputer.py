@@ -291,3 +291,11 @@ def test_validation_split_and_skorch_early_stopping():
     assert "valid_loss" in imp.history_[-1]
     assert len(imp.history_) < 200
     assert imp.transform(masked).notna().all().all()
+
+
+@pytest.mark.parametrize("model, lr", [("vae", 2e-3), ("iwae", 1e-3)])
+def test_lr_none_is_the_models_default_and_a_value_overrides_it(model, lr):
+    _, masked, _ = _table(n=30)
+    fast = {**FAST, "max_epochs": 1}
+    assert HeterogeneousVAEImputer(model=model, **fast).fit(masked).net_.lr == lr
+    assert HeterogeneousVAEImputer(model=model, lr=5e-4, **fast).fit(masked).net_.lr == 5e-4

@@ -42,11 +42,11 @@ def test_same_random_state_same_output(table, model):
 def test_model_defaults_apply_when_sizes_are_none(table):
     _, masked, _ = table
     hivae = HeterogeneousVAEImputer(model="hivae", max_epochs=1, random_state=0).fit(masked)
-    assert hivae.net_.batch_size == 1000
+    assert hivae.net_.batch_size == 1000 and hivae.net_.lr == 1e-3
     assert hivae.module_.latent_dim == 10 and hivae.module_.y_dim == 5
     vae = HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(masked)
     n_columns = masked.shape[1]
-    assert vae.net_.batch_size == 128 and vae.module_.decoder.out_features == 100
+    assert vae.net_.batch_size == 256 and vae.module_.decoder.out_features == 200 and vae.net_.lr == 2e-3
     assert vae.module_.encoder.out.out_features == 2 * n_columns  # latent_dim = D
 
 

@@ -174,9 +174,9 @@ class HIVAE(MixedTableModel):
         self.aggregator_s = aggregator_factory() if aggregator_factory is not None else None
 
     @staticmethod
-    def default_sizes(n_columns: int) -> Dict[str, int]:
-        """The paper's sizes: ``d_z = 10``, ``y`` of width ``5 D``, batches of 1000."""
-        return {"latent_dim": 10, "hidden_dim": 5 * n_columns, "batch_size": 1000}
+    def default_sizes(n_columns: int) -> Dict[str, float]:
+        """The paper's sizes: ``d_z = 10``, ``y`` of width ``5 D``, batches of 1000, lr 1e-3."""
+        return {"latent_dim": 10, "hidden_dim": 5 * n_columns, "batch_size": 1000, "lr": 1e-3}
 
     def set_epoch(self, epoch: int) -> None:
         """Anneal the Gumbel-softmax temperature (called at the start of each epoch)."""

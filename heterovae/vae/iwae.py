@@ -137,6 +137,11 @@ class IWAE(HeterogeneousVAE):
         self.n_importance_samples = _check_samples("n_importance_samples", n_importance_samples)
         self.n_impute_samples = _check_samples("n_impute_samples", n_impute_samples)
 
+    @staticmethod
+    def default_sizes(n_columns: int) -> Dict[str, float]:
+        """Latent size D (at least 2), width 100, batches of 128, lr 1e-3 (not re-tuned; see docs/models.rst)."""
+        return {"latent_dim": max(2, n_columns), "hidden_dim": 100, "batch_size": 128, "lr": 1e-3}
+
     # ------------------------------------------------------------ pieces
     def _proposal(self, x, encoder_observed, n_samples, generator=None):
         """``z [K, N, d]``, ``log p(z)`` and ``log q(z | x)`` ``[K, N]`` for K reparameterised draws."""
