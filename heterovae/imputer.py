@@ -152,7 +152,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         the model has to predict, as in imputation). 1 is the ELBO. Lower
         values move the objective from reconstruction towards prediction;
         whether that helps depends on the table (docs/imputer.rst: 0.3 cut
-        the error on diamonds and adult and raised it on credit and wine),
+        the error on diamonds and adult and raised it on credit, wine and bank),
         so tune it with :meth:`score`, e.g. in ``GridSearchCV``. Ignored by
         the other models, whose bounds need the plain likelihood.
     max_epochs : int, default=100
