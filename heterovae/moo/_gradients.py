@@ -86,9 +86,9 @@ class TaskGradients:
 
     def combine(self, v: Tensor) -> Tensor:
         """``v @ G`` without materialising a scaled ``G``."""
-        if self.scale is not None and self._G is None:
-            return self._combine_base(v * self.scale)
-        return v @ self.G
+        if self._G is None:
+            return self._combine_base(v if self.scale is None else v * self.scale)
+        return v @ self._G
 
     def _combine_base(self, v: Tensor) -> Tensor:
         return v @ self.base
@@ -176,11 +176,6 @@ class HeadGradients(TaskGradients):
         if self._base is not None:
             return v @ self._base
         return ((self.grad_out * v[self.owner]) @ self.weight).reshape(-1)
-
-    def combine(self, v: Tensor) -> Tensor:
-        if self._G is None and self._base is None:
-            return self._combine_base(v if self.scale is None else v * self.scale)
-        return super().combine(v)
 
     def total(self) -> Tensor:
         return (self.grad_out @ self.weight).reshape(-1)
