@@ -145,8 +145,8 @@ def _drop_rounding_noise(w: Tensor) -> Tensor:
     norm), so it would treat such a task as a full constraint or not at all
     depending on that rounding.
     """
-    largest = w.abs().max()
-    return torch.where(w.abs() > torch.finfo(w.dtype).eps * largest, w, torch.zeros_like(w))
+    negligible = w.abs() <= torch.finfo(w.dtype).eps * w.abs().max()  # False for NaN: it stays visible
+    return torch.where(negligible, torch.zeros_like(w), w)
 
 
 def _checksum(d: Tensor, losses: Optional[Tensor], use_losses: bool) -> Tensor:

@@ -217,3 +217,12 @@ def test_numpy_integers_are_accepted():
     assert build("mgda-ub", 4, {"mgda-ub": {"max_iter": np.int32(7)}}).magnitude.max_iter == 7
     with pytest.raises(ValueError, match="max_iter must be an integer, got 2.5"):
         build("mgda-ub", 4, {"mgda-ub": {"max_iter": 2.5}})
+
+
+def test_weights_at_rounding_level_are_zeroed_but_nan_is_kept():
+    from heterovae.moo.aggregator import _drop_rounding_noise
+
+    w = torch.tensor([0.75, 0.25, 0.0, 3.8e-19], dtype=torch.float64)
+    torch.testing.assert_close(_drop_rounding_noise(w), torch.tensor([0.75, 0.25, 0.0, 0.0], dtype=torch.float64))
+    kept = _drop_rounding_noise(torch.tensor([1.0, float("nan"), 1e-30]))
+    assert kept[0] == 1.0 and torch.isnan(kept[1])
