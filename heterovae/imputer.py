@@ -139,7 +139,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
         the paper; smaller values (a beta-VAE) keep more of each row in the
         latent code, which is what imputation needs. On wine, 0.05 lowered
         the mean error from 0.106 (ELBO) to 0.096, with cell_dropout 0.3.
-        :meth:`score` stays a bound on the model's log-likelihood.
+        :meth:`log_likelihood` stays a bound on the model's log-likelihood.
     nll_beta : float in [0, 1], default=0.5
         beta-NLL weighting (Seitzer et al., 2022) of the real and positive
         columns' training loss in ``"vae"``: each cell's NLL is multiplied by
