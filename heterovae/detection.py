@@ -42,12 +42,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._table_estimator import MixedTableTransformerMixin
 from .columns import DISCRETE_KINDS, KINDS, ColumnSpec
 
 __all__ = ["ConstantColumnWarning", "LikelihoodDetector", "column_spec", "detect_column"]
@@ -365,7 +362,7 @@ def _as_frame(X) -> pd.DataFrame:
     return frame
 
 
-class LikelihoodDetector(TransformerMixin, BaseEstimator):
+class LikelihoodDetector(MixedTableTransformerMixin, TransformerMixin, BaseEstimator):
     """Choose the likelihood of each column from its dtype and values.
 
     A pass-through transformer: :meth:`fit` learns one
@@ -522,16 +519,8 @@ class LikelihoodDetector(TransformerMixin, BaseEstimator):
         validate_data(self, _as_frame(X), reset=False, skip_check_array=True)
         return X if isinstance(X, pd.DataFrame) else np.asarray(X)
 
-    def get_feature_names_out(self, input_features=None):
-        """The input feature names (the detector passes columns through)."""
-        check_is_fitted(self, "n_features_in_")
-        return _check_feature_names_in(self, input_features)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from . import moo as moo_methods
+from ._table_estimator import MixedTableTransformerMixin
 from .detection import LikelihoodDetector
 from .metrics.imputation import ERROR_OF_KIND, error_rate, normalized_rmse
 from .preprocessing import TableCodec, finalize_column
@@ -71,7 +72,7 @@ class _FractionSplit:
         return pick(train), pick(valid)
 
 
-class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
+class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, BaseEstimator):
     """Impute missing cells of a mixed-type table with a heterogeneous VAE.
 
     Each column gets a likelihood chosen from its type (real -> Normal,
@@ -517,17 +518,7 @@ class HeterogeneousVAEImputer(TransformerMixin, BaseEstimator):
                       for s in range(0, len(x), 4096)]
         return float(torch.cat(bounds).mean())
 
-    def get_feature_names_out(self, input_features=None):
-        """Column names of the output: the input's."""
-        from sklearn.utils.validation import _check_feature_names_in
-
-        check_is_fitted(self, "net_")
-        return _check_feature_names_in(self, input_features)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
