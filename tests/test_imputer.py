@@ -173,10 +173,41 @@ def test_score_is_minus_the_imputation_error_of_cells_it_hides(fitted):
 
 def test_log_likelihood_prefers_the_trained_model_under_the_elbo():
     _, masked, _ = _table()
-    kw = dict(kl_weight=1.0, nll_beta=0.0, random_state=0)
+    kw = dict(kl_weight=1.0, nll_beta=0.0, decoder_skip=False, random_state=0)
     trained = HeterogeneousVAEImputer(max_epochs=30, **kw).fit(masked)
     untrained = HeterogeneousVAEImputer(max_epochs=0, **kw).fit(masked)
     assert trained.log_likelihood(masked) > untrained.log_likelihood(masked)
+
+
+def test_log_likelihood_of_a_decoder_skip_model_is_refused_with_the_way_out():
+    _, masked, _ = _table()
+    imp = HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(masked)
+    with pytest.raises(NotImplementedError, match="decoder_skip=False"):
+        imp.log_likelihood(masked)
+
+
+@pytest.mark.parametrize("model", ["iwae", "dreg", "hivae"])
+def test_decoder_skip_on_a_model_without_it_is_refused_by_name(model):
+    _, masked, _ = _table()
+    with pytest.raises(ValueError, match=f"decoder_skip=True needs model='vae'; model='{model}'"):
+        HeterogeneousVAEImputer(model=model, decoder_skip=True, max_epochs=1).fit(masked)
+
+
+@pytest.mark.parametrize("decoder_skip, cell_dropout, visible_weight", [(True, 0.5, 0.1), (False, 0.3, 1.0)])
+def test_training_defaults_follow_the_decoder_skip(decoder_skip, cell_dropout, visible_weight):
+    _, masked, _ = _table()
+    module = HeterogeneousVAEImputer(decoder_skip=decoder_skip, max_epochs=0).fit(masked).module_
+    assert (module.decoder_skip, module.cell_dropout, module.visible_weight) == (decoder_skip, cell_dropout,
+                                                                                  visible_weight)
+    explicit = HeterogeneousVAEImputer(decoder_skip=decoder_skip, cell_dropout=0.2, visible_weight=0.7,
+                                       max_epochs=0).fit(masked).module_
+    assert (explicit.cell_dropout, explicit.visible_weight) == (0.2, 0.7)
+
+
+def test_the_default_vae_has_the_skip_and_the_other_models_do_not():
+    _, masked, _ = _table()
+    assert HeterogeneousVAEImputer(max_epochs=0).fit(masked).module_.decoder_skip
+    assert not HeterogeneousVAEImputer(model="iwae", max_epochs=0).fit(masked).module_.decoder_skip
 
 
 def test_history_records_one_loss_per_column(fitted):

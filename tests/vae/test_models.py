@@ -421,3 +421,53 @@ def test_visible_weight_leaves_the_loss_of_dropped_cells_unweighted():
     torch.testing.assert_close(nll[1.0] - nll[0.25], 0.75 * seen)
     dropped = nll[1.0] - seen
     assert torch.all(dropped.abs() > 0) and not torch.allclose(dropped, torch.zeros_like(dropped))
+
+
+# -------------------------------------------------------------- decoder_skip
+def _decoded(model, x, observed):
+    """Raw head outputs at a fixed latent code, from the model's own context."""
+    _, _, context = model._encode_with_context(model.prepare(x, observed), observed)
+    z = torch.zeros(x.shape[0], model.encoder.out.out_features // 2, dtype=x.dtype)
+    return model.decode(z, context)
+
+
+@pytest.mark.parametrize("decoder_skip", [True, False])
+def test_only_a_decoder_skip_model_decodes_a_fixed_z_differently_when_a_seen_cell_changes(decoder_skip):
+    x, observed = _tensors(_data(n=40))
+    observed[:, 0] = True
+    model = _model(HeterogeneousVAE, decoder_skip=decoder_skip)
+    shifted = x.clone()
+    shifted[:, 0] += 3.0
+    changed = ~torch.isclose(_decoded(model, x, observed), _decoded(model, shifted, observed))
+    assert changed.any() == decoder_skip
+
+
+def test_a_decoder_skip_model_does_not_decode_without_its_context():
+    model = _model(HeterogeneousVAE, decoder_skip=True)
+    with pytest.raises(ValueError, match="context"):
+        model.decode(torch.zeros(2, 3, dtype=torch.float64))
+
+
+def test_a_decoder_skip_model_reconstructs_a_column_it_sees_but_must_predict_one_it_does_not():
+    # column 0 copied into column 1 up to noise: given column 0, column 1 is known
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=2000)
+    x = np.stack([a, a + 0.01 * rng.normal(size=2000)], axis=1)
+    xt = torch.as_tensor(x)
+    all_seen = torch.ones_like(xt, dtype=torch.bool)
+    torch.manual_seed(0)
+    model = HeterogeneousVAE(["real", "real"], [None, None], latent_dim=1, hidden_dim=32, decoder_skip=True,
+                             cell_dropout=0.5, visible_weight=0.1, kl_weight=0.05).double()
+    model.fit_scaling(x)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(600):
+        rows = torch.as_tensor(rng.integers(0, 2000, size=128))
+        optimiser.zero_grad()
+        model.train()(xt[rows], all_seen[rows])["loss"].backward()
+        optimiser.step()
+    model.eval()
+    hide_second = all_seen.clone()
+    hide_second[:, 1] = False
+    imputed = model.impute(xt, hide_second)[:, 1].numpy()
+    # independent reference: the noise level of the copy, against the column's spread
+    assert np.sqrt(np.mean((imputed - x[:, 1]) ** 2)) < 0.1 * x[:, 1].std()
