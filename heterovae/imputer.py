@@ -27,11 +27,10 @@ from .vae import MODELS, build_model
 __all__ = ["HeterogeneousVAEImputer"]
 
 
-#: ``cell_dropout`` and ``visible_weight`` when left at ``None``. With the
-#: decoder skip the decoder sees the cells the encoder sees, so the hidden
-#: cells carry the signal: hide more of them, weight the seen ones little.
-_SKIP_TRAINING = {"cell_dropout": 0.5, "visible_weight": 0.1}
-_PLAIN_TRAINING = {"cell_dropout": 0.3, "visible_weight": 1.0}
+#: ``visible_weight`` when left at ``None``, with and without the decoder
+#: skip: a skip decoder sees the cells the encoder sees, so reconstructing
+#: them teaches it little and the hidden cells must carry the signal.
+_VISIBLE_WEIGHT = {True: 0.1, False: 1.0}
 
 
 @contextmanager
@@ -149,12 +148,11 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         (diamonds 0.207 to 0.192) and raised it slightly on credit and wine.
         Such a model defines no likelihood of the observed cells, so
         :meth:`log_likelihood` needs ``decoder_skip=False``.
-    cell_dropout : float or None, default=None
-        Probability of hiding an observed cell from the encoder during
-        training (it is still reconstructed), which trains the model on the
-        task it is used for: predicting cells it cannot see. ``None`` is
-        0.5 with ``decoder_skip`` (the hidden cells are all the decoder
-        learns from) and 0.3 without.
+    cell_dropout : float, default=0.3
+        Probability of hiding an observed cell from the encoder (and, with
+        ``decoder_skip``, from the decoder) during training while still
+        reconstructing it, which trains the model on the task it is used
+        for: predicting cells it cannot see.
     kl_weight : float, default=0.05
         Weight of the KL term of the ``"vae"`` objective. 1 is the ELBO of
         the paper; smaller values (a beta-VAE) keep more of each row in the
@@ -255,7 +253,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         "n_layers": [Interval(Integral, 0, None, closed="left")],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "decoder_skip": [None, "boolean"],
-        "cell_dropout": [None, Interval(Real, 0, 1, closed="left")],
+        "cell_dropout": [Interval(Real, 0, 1, closed="left")],
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "visible_weight": [None, Interval(Real, 0, 1, closed="right")],
         "nll_beta": [Interval(Real, 0, 1, closed="both")],
@@ -273,7 +271,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
                  latent_dim=None, hidden_dim=None, n_layers=3, n_importance_samples=20, decoder_skip=None,
-                 cell_dropout=None, kl_weight=0.05, nll_beta=0.5, visible_weight=None, max_epochs=100, batch_size=None, lr=None,
+                 cell_dropout=0.3, kl_weight=0.05, nll_beta=0.5, visible_weight=None, max_epochs=100, batch_size=None, lr=None,
                  impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
         self.model = model
@@ -317,7 +315,6 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         skip = defaults.get("decoder_skip", False) if self.decoder_skip is None else self.decoder_skip
         if skip and "decoder_skip" not in accepted:
             raise ValueError(f"decoder_skip=True needs model='vae'; model={self.model!r} has no decoder skip connection")
-        training = _SKIP_TRAINING if skip else _PLAIN_TRAINING
         kwargs = dict(
             kinds=[s.kind for s in self.specs_],
             n_classes=[s.n_classes for s in self.specs_],
@@ -325,10 +322,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             hidden_dim=self.hidden_dim or defaults["hidden_dim"],
             n_layers=self.n_layers,
             decoder_skip=skip,
-            cell_dropout=training["cell_dropout"] if self.cell_dropout is None else self.cell_dropout,
+            cell_dropout=self.cell_dropout,
             kl_weight=self.kl_weight,
             nll_beta=self.nll_beta,
-            visible_weight=training["visible_weight"] if self.visible_weight is None else self.visible_weight,
+            visible_weight=_VISIBLE_WEIGHT[skip] if self.visible_weight is None else self.visible_weight,
             n_importance_samples=self.n_importance_samples,
             aggregator_factory=functools.partial(moo_methods.build, self.moo, n_tasks=n,
                                                  method_params=self.moo_params, rescale=self.moo_rescale),
