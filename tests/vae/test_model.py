@@ -21,6 +21,10 @@ def _data(n=40, seed=0):
     return x
 
 
+#: every property below must hold with and without the decoder's skip path
+SKIP = pytest.mark.parametrize("decoder_skip", [False, True], ids=["latent-only", "skip"])
+
+
 def _model(latent_dim=3, **kw):
     torch.manual_seed(0)
     m = HeterogeneousVAE(KINDS, N_CLASSES, latent_dim=latent_dim, hidden_dim=8, **kw).double()
@@ -36,8 +40,9 @@ def test_gaussian_kl_matches_torch_distributions():
     torch.testing.assert_close(gaussian_kl(loc, scale), ref)
 
 
-def test_missing_cells_do_not_influence_loss_or_gradients():
-    m, x, observed = _model()
+@SKIP
+def test_missing_cells_do_not_influence_loss_or_gradients(decoder_skip):
+    m, x, observed = _model(decoder_skip=decoder_skip)
     m.train()
     garbage = torch.where(observed, x, torch.full_like(x, 1e6))
     results = []
@@ -52,8 +57,9 @@ def test_missing_cells_do_not_influence_loss_or_gradients():
         torch.testing.assert_close(a, b)
 
 
-def test_loss_is_finite_with_nan_in_missing_cells():
-    m, x, observed = _model()
+@SKIP
+def test_loss_is_finite_with_nan_in_missing_cells(decoder_skip):
+    m, x, observed = _model(decoder_skip=decoder_skip)
     with_nan = torch.where(observed, x, torch.full_like(x, float("nan")))
     out = m(with_nan, observed)
     out["loss"].backward()
@@ -61,8 +67,9 @@ def test_loss_is_finite_with_nan_in_missing_cells():
     assert all(torch.all(torch.isfinite(p.grad)) for p in m.parameters())
 
 
-def test_column_losses_sum_to_the_reconstruction_term():
-    m, x, observed = _model(cell_dropout=0.0)
+@SKIP
+def test_column_losses_sum_to_the_reconstruction_term(decoder_skip):
+    m, x, observed = _model(cell_dropout=0.0, decoder_skip=decoder_skip)
     m.eval()
     torch.manual_seed(3)
     out = m(x, observed)
@@ -92,8 +99,9 @@ def test_importance_weighted_bound_approaches_log_marginal_from_below():
     assert torch.all(tight > elbo_like)
 
 
-def test_impute_and_sample_shapes_and_valid_codes():
-    m, x, observed = _model()
+@SKIP
+def test_impute_and_sample_shapes_and_valid_codes(decoder_skip):
+    m, x, observed = _model(decoder_skip=decoder_skip)
     m.eval()
     est = m.impute(x, observed)
     draws = m.sample(x, observed, n_draws=4, generator=torch.Generator().manual_seed(0))
@@ -104,9 +112,16 @@ def test_impute_and_sample_shapes_and_valid_codes():
                 assert torch.all((arr >= 0) & (arr < c) & (arr == arr.round()))
 
 
-def test_impute_is_deterministic_and_uses_running_batchnorm_statistics():
-    m, x, observed = _model()
+@SKIP
+def test_impute_is_deterministic_and_uses_running_batchnorm_statistics(decoder_skip):
+    m, x, observed = _model(decoder_skip=decoder_skip)
     m.eval()
     whole = m.impute(x, observed)
     halves = torch.cat([m.impute(x[:7], observed[:7]), m.impute(x[7:], observed[7:])])
     torch.testing.assert_close(whole, halves)
+
+
+def test_a_decoder_skip_model_refuses_a_likelihood_bound():
+    m, x, observed = _model(decoder_skip=True)
+    with pytest.raises(NotImplementedError, match="decoder_skip=False"):
+        m.log_marginal_bound(x, observed)
