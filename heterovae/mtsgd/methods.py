@@ -241,6 +241,18 @@ def _rule_mtsgd(ctx):
     return w
 
 
+def _feature_space_weights(gram, feature_grads):
+    """``w`` minimising ``w^T A_z w`` on the simplex (see :func:`_rule_mtsgd_features`).
+
+    ``A_z[k, l] = sum_ab gram[a, b] g_k(a)^T g_l(b)`` is the data part of the
+    Stein Gram matrix with the feature gradients ``feature_grads`` [K, M, D]
+    in place of the parameter scores: :func:`stein_gram_from_terms` with a
+    zero repulsion and trace.
+    """
+    zeros = feature_grads.new_zeros(feature_grads.shape[1:])
+    return simplex_min_norm(stein_gram_from_terms(gram, zeros, feature_grads))
+
+
 def _rule_mtsgd_features(ctx):
     """MT-SGD whose simplex weights come from feature-space scores.
 
@@ -287,8 +299,7 @@ def _rule_mtsgd_features(ctx):
     feature_grads, head_grads = _feature_gradients(ctx)
     gram, rep, _ = shared_terms
     m = ctx.ensemble.n_particles
-    zeros = torch.zeros(m, feature_grads.shape[-1], dtype=gram.dtype, device=gram.device)
-    w = simplex_min_norm(stein_gram_from_terms(gram, zeros, feature_grads))
+    w = _feature_space_weights(gram, feature_grads)
     cotangent = torch.einsum("k,kmf->mf", w, feature_grads).reshape(ctx.features.shape)
     shared_tensors = ctx.ensemble.tensors("shared")
     mixed = torch.autograd.grad(ctx.features, shared_tensors, grad_outputs=cotangent)
