@@ -59,5 +59,5 @@ def test_weights_gap_benchmark_writes_a_table(tmp_path):
         "benchmarks/mtsgd_multimnist_weights_gap.py",
         "--n-train", 64, "--epochs", 1, "--particles", 2, "--temperatures", 1, 50, "--out", out,
     )
-    rows = [line for line in out.read_text().splitlines() if line.startswith("| 1 |") or line.startswith("| 50 |")]
+    rows = [line for line in out.read_text().splitlines() if line.startswith(("| 1 |", "| 50 |"))]
     assert len(rows) == 2 and all(row.count("|") == 13 for row in rows)

@@ -132,7 +132,10 @@ def _brute_force(particles, x, y):
             GZ[k][i] = torch.autograd.grad(F.cross_entropy(net.heads[k](z), y[:, k]), z)[0].reshape(-1)
     stack = lambda rows: torch.stack([torch.stack(r) for r in rows])  # noqa: E731
     alpha = torch.stack([_flat(_group(n, "backbone.")).detach() for n in particles])
-    betas = [torch.stack([_flat(_group(n, f"heads.{k}.")).detach() for n in particles]) for k in range(n_tasks)]
+    betas = [
+        torch.stack([_flat(_group(n, f"heads.{k}.")).detach() for n in particles])
+        for k in range(n_tasks)
+    ]
     return alpha, betas, stack(G), [torch.stack(r) for r in GH], stack(GZ)
 
 
@@ -224,7 +227,9 @@ def test_one_particle_with_identity_features_is_exact_mtsgd(kernel_space):
     ens, _, x, y = _setup(**args)
     w, shared, heads = _run(METHOD, ens, x, y, weight_decay=0.0, kernel_space=kernel_space)
     ens, _, x, y = _setup(**args)
-    w_exact, shared_exact, heads_exact = _run("mt-sgd", ens, x, y, weight_decay=0.0, kernel_space=kernel_space)
+    w_exact, shared_exact, heads_exact = _run(
+        "mt-sgd", ens, x, y, weight_decay=0.0, kernel_space=kernel_space
+    )
     assert not torch.allclose(w, torch.full_like(w, 1 / 3))  # a non-trivial balance
     torch.testing.assert_close(w, w_exact, rtol=1e-7, atol=1e-9)
     torch.testing.assert_close(shared, shared_exact, **TIGHT)
@@ -243,7 +248,8 @@ def test_outputs_kernel_space_direction_is_exact_given_w():
     # Output-space kernel on the float64 reference features.
     f = torch.stack([net.features(x).reshape(-1).detach() for net in particles])
     d = torch.cdist(f, f) ** 2
-    h = np.median([torch.dist(f[i], f[j]).item() for i in range(3) for j in range(i + 1, 3)]) ** 2 / np.log(4.0)
+    pairs = [torch.dist(f[i], f[j]).item() for i in range(3) for j in range(i + 1, 3)]
+    h = np.median(pairs) ** 2 / np.log(4.0)
     kmat = torch.exp(-d / h)
     rep = []
     for i, net in enumerate(particles):
@@ -293,3 +299,13 @@ def test_estimator_clone_and_grid_search(data):
     ).fit(X, Y)
     assert grid.best_params_["method"] in {METHOD, "mt-sgd"}
     assert grid.predict(X).shape == Y.shape
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_estimator_on_cuda_agrees_with_cpu(data):
+    X, Y = data
+    gpu = MTSGDClassifier(method=METHOD, device="cuda", random_state=0, **FAST).fit(X, Y)
+    cpu = MTSGDClassifier(method=METHOD, device="cpu", random_state=0, **FAST).fit(X, Y)
+    assert gpu.device_.startswith("cuda")
+    assert np.mean(gpu.predict(X) == cpu.predict(X)) > 0.9
