@@ -32,6 +32,7 @@ Reproduce the committed table (docs/benchmarks/mtsgd_multimnist.md) with::
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,7 @@ CONFIGS = [
     ("moo-svgd (params)", dict(method="moo-svgd", kernel_space="params")),
     ("mt-sgd (params)", dict(method="mt-sgd", kernel_space="params")),
     ("mt-sgd (outputs)", dict(method="mt-sgd", kernel_space="outputs")),
+    ("mt-sgd-features (params)", dict(method="mt-sgd-features", kernel_space="params")),
 ]
 
 
@@ -126,8 +128,8 @@ def _by_method(records):
     return out
 
 
-def multi_seed_tables(records):
-    """Mean +- std over seeds, then paired differences against "linear"."""
+def multi_seed_tables(records, paired_against=("linear",)):
+    """Mean +- std over seeds, then paired differences against each baseline."""
     by_method = _by_method(records)
     base = by_method.get("linear", {})
     lines = [
@@ -153,10 +155,18 @@ def multi_seed_tables(records):
         lines.append(
             f"| {label} | {len(seeds)} | " + " | ".join(cells) + f" | {sec.mean():.2f} | {ratio} |"
         )
-    lines += [
+    for reference in paired_against:
+        lines += paired_table(by_method, reference)
+    return lines
+
+
+def paired_table(by_method, reference):
+    """Paired differences (method minus ``reference``) over the shared seeds."""
+    base = by_method.get(reference, {})
+    lines = [
         "",
-        "Paired differences against \"linear\" on the same seed (method minus linear; "
-        "negative ECE and positive accuracy favour the method): mean over the shared "
+        f"Paired differences against \"{reference}\" on the same seed (method minus "
+        f"{reference}; negative ECE and positive accuracy favour the method): mean over the shared "
         "seeds, and the two-sided p-value of the paired t-test across seeds "
         "(`scipy.stats.ttest_rel`, df = n - 1). \"mean\" averages the two tasks per "
         "seed before testing.",
@@ -166,7 +176,7 @@ def multi_seed_tables(records):
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, runs in by_method.items():
-        if label == "linear":
+        if label == reference:
             continue
         shared = sorted(set(runs) & set(base))
         cells = []
@@ -193,8 +203,9 @@ def build_report(args, records, command):
         "",
         f"Command: `{command.strip()}`"
         + (
-            " (this table was rebuilt with `--from-results` from runs made in several "
-            "invocations, so the timing ratios compare runs made minutes apart)"
+            " (this table was rebuilt with `--from-results` from recorded runs; where "
+            "they were made in several invocations, the timing ratios compare runs made "
+            "minutes apart)"
             if args.from_results
             else ""
         ),
@@ -213,7 +224,7 @@ def build_report(args, records, command):
     if len(seeds) == 1:
         lines += single_seed_table(records)
     else:
-        lines += multi_seed_tables(records)
+        lines += multi_seed_tables(records, args.paired_against)
     return "\n".join(lines) + "\n"
 
 
@@ -233,6 +244,10 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, help="append one JSON line per (seed, method) here")
     parser.add_argument("--from-results", type=Path, help="rebuild the report from this JSON-lines file")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument(
+        "--paired-against", nargs="+", default=["linear"], metavar="LABEL",
+        help="labels of CONFIGS to give paired differences against (several seeds only)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     seeds = args.seeds if args.seeds else [args.seed]
@@ -241,7 +256,7 @@ def main(argv=None):
         # Report the command that trains everything in one go, not the rebuild.
         i = words.index("--from-results")
         del words[i : i + 2]
-    command = "python benchmarks/mtsgd_multimnist.py " + " ".join(words)
+    command = "python benchmarks/mtsgd_multimnist.py " + shlex.join(words)
 
     if args.from_results:
         records = [json.loads(line) for line in args.from_results.read_text().splitlines() if line.strip()]

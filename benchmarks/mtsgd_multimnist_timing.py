@@ -9,13 +9,15 @@ ensemble *within the same round*.
 
     python benchmarks/mtsgd_multimnist_timing.py --split --out docs/benchmarks/mtsgd_multimnist_timing.md
 
-``--split`` adds the time per step of each phase of a linear and an
-MT-SGD (params) step (forward pass, backward passes, kernel, weights).
+``--split`` adds the time per step of each phase of a linear, an MT-SGD
+and an "mt-sgd-features" step (kernel on the parameters): forward pass,
+backward passes, kernel, weights.
 """
 
 import argparse
 import collections
 import contextlib
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,14 +39,19 @@ PHASES = [
     (mth, "_task_gradients", "per-task backward passes"),
     (mth, "_kernel_terms", "kernel terms"),
     (mth, "mtsgd_direction_from_terms", "U, simplex QP, direction"),
+    (mth, "_feature_gradients", "per-task backward through the heads only"),
+    (mth, "_feature_space_weights", "U from feature gradients, simplex QP"),
 ]
+
+#: Methods whose steps ``--split`` breaks down.
+SPLIT_METHODS = ("linear", "mt-sgd", "mt-sgd-features")
 
 
 @contextlib.contextmanager
 def phase_timer(totals):
-    """Wrap the PHASES (and the linear rule's single backward) to accumulate seconds."""
+    """Wrap the PHASES and the whole rule of each SPLIT_METHODS to accumulate seconds."""
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in PHASES]
-    saved_linear = mth.METHODS["linear"]
+    saved_rules = {m: mth.METHODS[m] for m in SPLIT_METHODS}
 
     def wrap(f, label):
         def timed(*args, **kwargs):
@@ -56,19 +63,20 @@ def phase_timer(totals):
 
     for (owner, name, label), (_, _, f) in zip(PHASES, saved):
         setattr(owner, name, wrap(f, label))
-    mth.METHODS["linear"] = wrap(saved_linear, "linear rule (one backward pass)")
+    for m, rule in saved_rules.items():
+        mth.METHODS[m] = wrap(rule, "whole update rule")
     try:
         yield
     finally:
         for owner, name, f in saved:
             setattr(owner, name, f)
-        mth.METHODS["linear"] = saved_linear
+        mth.METHODS.update(saved_rules)
 
 
 def split_table(X, Y, args, steps, rounds):
-    """Milliseconds per step of each phase, linear and MT-SGD (params), summed over rounds."""
+    """Milliseconds per step of each phase of SPLIT_METHODS (params kernel), over rounds."""
     out = {}
-    for method in ("linear", "mt-sgd"):
+    for method in SPLIT_METHODS:
         totals = collections.defaultdict(float)
         with phase_timer(totals):
             for r in range(rounds):
@@ -79,17 +87,20 @@ def split_table(X, Y, args, steps, rounds):
                 ).fit(X, Y)
                 totals["whole fit / steps"] += time.perf_counter() - start
         out[method] = {k: 1e3 * v / (steps * rounds) for k, v in totals.items()}
-    labels = ["whole fit / steps", PHASES[0][2], "linear rule (one backward pass)"] + [p[2] for p in PHASES[1:]]
+    labels = ["whole fit / steps", PHASES[0][2], "whole update rule"] + [p[2] for p in PHASES[1:]]
     lines = [
         "",
         f"Where the time goes (`--split`, {rounds} fits of each, not interleaved): "
-        "milliseconds per step; the rest of a step is the optimiser, batching and bookkeeping.",
+        "milliseconds per step; the rest of a step is the optimiser, batching and "
+        "bookkeeping. The phases below \"whole update rule\" are parts of it; the "
+        "rest of a rule is its backward pass(es) not listed (linear: one over "
+        "everything; mt-sgd-features: one through the backbone) and storing the grads.",
         "",
-        "| phase | linear | mt-sgd (params) |",
-        "| --- | ---: | ---: |",
+        "| phase | " + " | ".join(SPLIT_METHODS) + " |",
+        "| --- |" + " ---: |" * len(SPLIT_METHODS),
     ]
     for label in labels:
-        cells = [f"{out[m][label]:.1f}" if label in out[m] else "-" for m in ("linear", "mt-sgd")]
+        cells = [f"{out[m][label]:.1f}" if label in out[m] else "-" for m in SPLIT_METHODS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -102,7 +113,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--split", action="store_true",
-                        help="also time the phases of a linear and an MT-SGD (params) step")
+                        help="also time the phases of a linear, an mt-sgd and an mt-sgd-features step")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -121,7 +132,7 @@ def main(argv=None):
             times[label].append((time.perf_counter() - start) / steps)
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in times.items()), flush=True)
     base = np.array(times["linear"])
-    command = "python benchmarks/mtsgd_multimnist_timing.py " + " ".join(
+    command = "python benchmarks/mtsgd_multimnist_timing.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
     lines = [

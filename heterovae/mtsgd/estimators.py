@@ -354,12 +354,17 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
         Hidden layer widths of the default MLP (ignored with ``module``).
     n_particles : int, default=5
         Number of networks ``M``.
-    method : {"mt-sgd", "moo-svgd", "mgda", "pareto-mtl", "linear"}, default="mt-sgd"
+    method : {"mt-sgd", "mt-sgd-features", "moo-svgd", "mgda", "pareto-mtl", "linear"}, default="mt-sgd"
         Update rule (see :mod:`heterovae.mtsgd.methods`). ``"linear"`` is
         an ordinary deep ensemble on the summed loss; ``"mgda"`` and
         ``"pareto-mtl"`` train each particle on its own with MGDA or Pareto
-        MTL (one preference vector per particle); ``"moo-svgd"`` and
-        ``"mt-sgd"`` make the particles interact through a kernel.
+        MTL (one preference vector per particle); ``"moo-svgd"``,
+        ``"mt-sgd"`` and ``"mt-sgd-features"`` make the particles interact
+        through a kernel. ``"mt-sgd-features"`` is MT-SGD with the task
+        weights chosen from the gradients w.r.t. the backbone's features
+        rather than its parameters: one backward pass through the backbone
+        per step instead of one per output, the update given the weights
+        unchanged.
     kernel : {"rbf", "imq"}, default="rbf"
         Kernel of the Stein directions.
     bandwidth : "median" or float, default="median"

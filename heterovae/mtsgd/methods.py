@@ -29,6 +29,14 @@ Rules
     ``sum_k w_k phi_k`` (``phi_k`` the SVGD direction of task ``k``, ``w``
     the min-norm point of the Stein Gram matrix on the simplex); each head
     ``beta_k`` moves by SVGD on its own task's posterior.
+``"mt-sgd-features"``
+    MT-SGD with the weights ``w`` chosen from the scores of the shared
+    *features* instead of the backbone parameters (the MGDA-UB idea of
+    Sener & Koltun, 2018, applied to the Stein Gram matrix), so that a step
+    needs one backward pass through the backbone instead of ``K``. Given
+    ``w`` the shared update ``sum_k w_k phi_k`` and the head updates are
+    those of ``"mt-sgd"`` exactly; see :func:`_rule_mtsgd_features` for
+    what is approximated.
 ``"moo-svgd"``
     Liu, Tong & Liu (2021): per-particle MGDA combination of the task
     scores, smoothed by the kernel, plus the repulsion. Heads: SVGD (with a
@@ -58,6 +66,7 @@ from .directions import (
     mgda_weights,
     moo_svgd_direction_from_terms,
     mtsgd_direction_from_terms,
+    stein_gram_from_terms,
     svgd_direction_from_terms,
 )
 from .kernels import pairwise_sq_distances
@@ -125,6 +134,31 @@ def _task_gradients(ctx):
         shared.append(ens.flatten(grads[: len(shared_tensors)], m))
         heads.append(ens.flatten(grads[len(shared_tensors) :], m))
     return torch.stack(shared), heads
+
+
+def _feature_gradients(ctx):
+    """Per-task gradients of the mean losses w.r.t. the features and the heads.
+
+    Only the heads are differentiated through: no backward pass reaches
+    the backbone.
+
+    Returns
+    -------
+    features : Tensor [K, M, B * F]
+        ``dL_k / dz`` for the flattened backbone output ``z`` of each particle.
+    heads : list of K Tensors [M, P_k]
+    """
+    ens = ctx.ensemble
+    m = ens.n_particles
+    feats, heads = [], []
+    for k in range(ens.n_tasks):
+        head_tensors = ens.tensors(k)
+        grads = torch.autograd.grad(
+            ctx.losses[k].sum(), [ctx.features] + head_tensors, retain_graph=True
+        )
+        feats.append(grads[0].reshape(m, -1))
+        heads.append(ens.flatten(grads[1:], m))
+    return torch.stack(feats), heads
 
 
 def _scores(ctx, shared_grads, head_grads):
@@ -203,6 +237,74 @@ def _rule_mtsgd(ctx):
     shared_scores, head_scores = _scores(ctx, *_task_gradients(ctx))
     gram, rep, trace = shared_terms
     direction, w = mtsgd_direction_from_terms(gram, rep, shared_scores, trace)
+    _store(ctx, direction, _svgd_heads(head_terms, head_scores))
+    return w
+
+
+def _feature_space_weights(gram, feature_grads):
+    """``w`` minimising ``w^T A_z w`` on the simplex (see :func:`_rule_mtsgd_features`).
+
+    ``A_z[k, l] = sum_ab gram[a, b] g_k(a)^T g_l(b)`` is the data part of the
+    Stein Gram matrix with the feature gradients ``feature_grads`` [K, M, D]
+    in place of the parameter scores: :func:`stein_gram_from_terms` with a
+    zero repulsion and trace.
+    """
+    zeros = feature_grads.new_zeros(feature_grads.shape[1:])
+    return simplex_min_norm(stein_gram_from_terms(gram, zeros, feature_grads))
+
+
+def _rule_mtsgd_features(ctx):
+    """MT-SGD whose simplex weights come from feature-space scores.
+
+    Write the score of task ``k`` at particle ``a`` as ``s_k(a) = d_k(a) +
+    c(a)``, with ``d_k(a) = -(N/T) J_a^T g_k(a)`` its data part (``J_a`` the
+    Jacobian of particle ``a``'s features on the batch w.r.t. its backbone
+    parameters, ``g_k(a) = dL_k / dz_a``) and ``c(a) = -(N/T) weight_decay
+    alpha_a`` the prior, the same for every task. Then ``phi_k = S d_k + rho``
+    with ``S`` the kernel smoothing and ``rho = S c + r`` a task-independent
+    field (prior and repulsion ``r``), and the exact Stein Gram matrix is
+
+        U_kl = <S d_k, S d_l> + <S d_k, rho> + <rho, S d_l> + ||rho||^2.
+
+    Two approximations give ``w``:
+
+    1. the task-independent part ``rho`` is left out of the choice of ``w``
+       (the constant ``||rho||^2`` never mattered; the cross terms are the
+       ``v`` term of :mod:`~heterovae.mtsgd.directions` and the prior's
+       share of ``A``). Computing them needs ``J_a rho(a)``, a
+       forward-mode product through the backbone, i.e. the cost this rule
+       exists to avoid; with ``weight_decay = 0`` they are the repulsion's,
+       of relative size ``|r| / |S d_k|``, which shrinks as ``N / T`` grows;
+    2. ``<S d_k, S d_l> = (N/T)^2 sum_ab K_ab g_k(a)^T J_a J_b^T g_l(b)`` is
+       replaced by ``(N/T)^2 sum_ab K_ab g_k(a)^T g_l(b)``, i.e. ``J_a
+       J_b^T`` by the identity (MGDA-UB's approximation, here also between
+       particles). The positive factor ``(N/T)^2`` is dropped: it does not
+       move the minimiser.
+
+    So ``w`` minimises ``w^T A_z w`` on the simplex with
+    ``A_z[k, l] = sum_ab K_ab g_k(a)^T g_l(b)``, ``K`` the same kernel Gram
+    matrix as the shared update's. The second approximation is exact when
+    every ``J_a J_b^T`` is the same multiple of the identity (e.g. a batch
+    of one row whose features are the backbone parameters); the first when
+    ``rho = 0`` (one particle, no prior), or nearly so when the data term
+    dominates.
+
+    Given ``w`` nothing is approximated: ``sum_k w_k s_k(a) = -(N/T) (J_a^T
+    sum_k w_k g_k(a) + weight_decay alpha_a)`` since the weights sum to one,
+    which is one backward pass through the backbone with the cotangent
+    ``sum_k w_k g_k``; the shared update ``sum_k w_k phi_k = S (sum_k w_k
+    s_k) + r`` and the SVGD heads are those of ``"mt-sgd"``.
+    """
+    shared_terms, head_terms = _kernel_terms(ctx)
+    feature_grads, head_grads = _feature_gradients(ctx)
+    gram, rep, _ = shared_terms
+    m = ctx.ensemble.n_particles
+    w = _feature_space_weights(gram, feature_grads)
+    cotangent = torch.einsum("k,kmf->mf", w, feature_grads).reshape(ctx.features.shape)
+    shared_tensors = ctx.ensemble.tensors("shared")
+    mixed = torch.autograd.grad(ctx.features, shared_tensors, grad_outputs=cotangent)
+    shared_score, head_scores = _scores(ctx, ctx.ensemble.flatten(mixed, m), head_grads)
+    direction = svgd_direction_from_terms(gram, rep, shared_score)
     _store(ctx, direction, _svgd_heads(head_terms, head_scores))
     return w
 
@@ -297,6 +399,7 @@ def _rule_pareto_mtl(ctx, init_fraction=0.1):
 #: on every stacked parameter of ``ctx.ensemble``.
 METHODS = {
     "mt-sgd": _rule_mtsgd,
+    "mt-sgd-features": _rule_mtsgd_features,
     "moo-svgd": _rule_moo_svgd,
     "mgda": _rule_mgda,
     "pareto-mtl": _rule_pareto_mtl,
@@ -304,7 +407,7 @@ METHODS = {
 }
 
 #: Rules whose particles interact through a kernel.
-KERNEL_METHODS = frozenset({"mt-sgd", "moo-svgd"})
+KERNEL_METHODS = frozenset({"mt-sgd", "mt-sgd-features", "moo-svgd"})
 
 
 def get_method(name):

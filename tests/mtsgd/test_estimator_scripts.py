@@ -46,5 +46,18 @@ def test_benchmark_writes_a_table(tmp_path):
         "--n-train", 64, "--n-test", 32, "--epochs", 1, "--particles", 2, "--out", out,
     )
     table = out.read_text()
-    for label in ("linear", "mgda", "pareto-mtl", "moo-svgd (params)", "mt-sgd (params)"):
+    for label in (
+        "linear", "mgda", "pareto-mtl", "moo-svgd (params)", "mt-sgd (params)",
+        "mt-sgd-features (params)",
+    ):
         assert f"| {label} |" in table
+
+
+def test_weights_gap_benchmark_writes_a_table(tmp_path):
+    out = tmp_path / "gap.md"
+    _run(
+        "benchmarks/mtsgd_multimnist_weights_gap.py",
+        "--n-train", 64, "--epochs", 1, "--particles", 2, "--temperatures", 1, 50, "--out", out,
+    )
+    rows = [line for line in out.read_text().splitlines() if line.startswith(("| 1 |", "| 50 |"))]
+    assert len(rows) == 2 and all(row.count("|") == 13 for row in rows)

@@ -132,9 +132,10 @@ def test_grid_search_and_pipeline(data):
     X, Y, _ = data
     pipe = make_pipeline(StandardScaler(), MTSGDClassifier(random_state=0, **FAST))
     grid = GridSearchCV(
-        pipe, {"mtsgdclassifier__method": ["mt-sgd", "linear"]}, cv=2, error_score="raise"
+        pipe, {"mtsgdclassifier__method": ["mt-sgd", "mt-sgd-features", "linear"]}, cv=2,
+        error_score="raise",
     ).fit(X, Y)
-    assert grid.best_params_["mtsgdclassifier__method"] in {"mt-sgd", "linear"}
+    assert grid.best_params_["mtsgdclassifier__method"] in {"mt-sgd", "mt-sgd-features", "linear"}
     assert grid.predict(X).shape == Y.shape
     assert 0.5 < grid.best_score_ <= 1
 
@@ -281,7 +282,7 @@ def test_three_tasks_every_method_reproducible():
     rng = np.random.RandomState(1)
     X = rng.normal(size=(60, 3)).astype(np.float32)
     Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0.5], axis=1).astype(int)
-    for method in ("mt-sgd", "pareto-mtl"):
+    for method in ("mt-sgd", "mt-sgd-features", "pareto-mtl"):
         a = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
         b = MTSGDClassifier(method=method, random_state=0, **FAST).fit(X, Y)
         assert a.task_weights_.shape == (FAST["max_epochs"], 3)
