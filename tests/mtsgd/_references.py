@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from heterovae.mtsgd import IMQKernel, RBFKernel
 
@@ -70,3 +71,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def task_losses(outputs, y):
+    """Mean cross-entropy of each task for each particle, ``[K, M]``, from
+    stacked head outputs ``[M, B, C_k]`` and labels ``y [B, K]``."""
+    return torch.stack(
+        [
+            F.cross_entropy(o.reshape(-1, o.shape[-1]), y[:, k].repeat(o.shape[0]), reduction="none")
+            .view(o.shape[0], -1)
+            .mean(1)
+            for k, o in enumerate(outputs)
+        ]
+    )

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._references import rbf_loop, svgd_loop
+from ._references import rbf_loop, svgd_loop, task_losses
 from heterovae.mtsgd.ensemble import MultiHeadNetwork, ParticleEnsemble
 from heterovae.mtsgd.kernels import RBFKernel
 from heterovae.mtsgd.methods import METHODS, StepContext, preference_vectors
@@ -44,17 +44,6 @@ def _batch(seed=1):
     return x, y
 
 
-def _losses(outputs, y):
-    return torch.stack(
-        [
-            F.cross_entropy(o.reshape(-1, o.shape[-1]), y[:, k].repeat(o.shape[0]), reduction="none")
-            .view(o.shape[0], -1)
-            .mean(1)
-            for k, o in enumerate(outputs)
-        ]
-    )
-
-
 def _run_rule(method, kernel_space="params", progress=0.5):
     ens = _ensemble()
     x, y = _batch()
@@ -63,7 +52,7 @@ def _run_rule(method, kernel_space="params", progress=0.5):
         ensemble=ens,
         features=features,
         outputs=outputs,
-        losses=_losses(outputs, y),
+        losses=task_losses(outputs, y),
         scale=N / TEMPERATURE,
         weight_decay=WD,
         kernel=RBFKernel(),
@@ -316,7 +305,7 @@ def test_one_particle_one_task_is_plain_gradient_descent(method, space):
     x, y = _batch()
     features, outputs = ens.forward(x)
     ctx = StepContext(
-        ensemble=ens, features=features, outputs=outputs, losses=_losses(outputs, y[:, :1]),
+        ensemble=ens, features=features, outputs=outputs, losses=task_losses(outputs, y[:, :1]),
         scale=N / TEMPERATURE, weight_decay=WD, kernel=RBFKernel(), kernel_space=space,
     )
     METHODS[method](ctx)

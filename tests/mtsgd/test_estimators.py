@@ -13,16 +13,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
+from ._references import one_thread  # noqa: F401 (fixture)
 from heterovae.mtsgd.estimators import MTSGDClassifier, MTSGDRegressor
 from heterovae.mtsgd.methods import METHODS
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks: thread hand-offs cost more than they save on a shared CPU.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FAST = dict(n_particles=3, hidden_sizes=(16,), max_epochs=8, lr=1e-2, batch_size=32)

@@ -14,17 +14,13 @@ import torch
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from ._references import one_thread  # noqa: F401 (fixture)
 from heterovae.mtsgd.estimators import MTSGDClassifier, MTSGDRegressor
 
 SMALL = dict(n_particles=2, max_epochs=15, hidden_sizes=(16,), lr=2e-2, random_state=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @parametrize_with_checks([MTSGDClassifier(**SMALL), MTSGDRegressor(**SMALL)])

@@ -21,7 +21,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from torch import nn
 
-from ._references import rbf_loop, svgd_loop
+from ._references import one_thread, rbf_loop, svgd_loop, task_losses  # noqa: F401 (one_thread: fixture)
 from heterovae.mtsgd.ensemble import MultiHeadNetwork, ParticleEnsemble
 from heterovae.mtsgd.estimators import MTSGDClassifier, MTSGDRegressor
 from heterovae.mtsgd.kernels import RBFKernel
@@ -34,12 +34,7 @@ SCALE = N / TEMPERATURE
 TIGHT = dict(rtol=1e-9, atol=1e-12)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ParameterFeatures(nn.Module):
@@ -80,21 +75,10 @@ def _setup(m, classes, batch, backbone=_mlp, width=H, seed=0):
     return ens, particles, x, y
 
 
-def _losses(outputs, y):
-    return torch.stack(
-        [
-            F.cross_entropy(o.reshape(-1, o.shape[-1]), y[:, k].repeat(o.shape[0]), reduction="none")
-            .view(o.shape[0], -1)
-            .mean(1)
-            for k, o in enumerate(outputs)
-        ]
-    )
-
-
 def _run(method, ens, x, y, weight_decay, kernel_space="params"):
     features, outputs = ens.forward(x)
     ctx = StepContext(
-        ensemble=ens, features=features, outputs=outputs, losses=_losses(outputs, y),
+        ensemble=ens, features=features, outputs=outputs, losses=task_losses(outputs, y),
         scale=SCALE, weight_decay=weight_decay, kernel=RBFKernel(), kernel_space=kernel_space,
     )
     w = METHODS[method](ctx)
