@@ -114,17 +114,28 @@ class StepContext:
 
 
 # ------------------------------------------------------------------ gradients
-def _task_gradients(ctx):
+def _task_gradients(ctx, shared_tensors=None):
     """Per-task gradients of the mean losses.
+
+    Parameters
+    ----------
+    shared_tensors : list of Tensor or None
+        What the shared part is differentiated against: the backbone
+        parameters (``None``, one backward pass through the backbone per
+        task) or ``[ctx.features]`` (the heads only; no backward pass
+        reaches the backbone).
 
     Returns
     -------
     shared : Tensor [K, M, P]
+        ``P`` the number of backbone parameters, or ``B * F`` for the
+        flattened features.
     heads : list of K Tensors [M, P_k]
     """
     ens = ctx.ensemble
     m, n_tasks = ens.n_particles, ens.n_tasks
-    shared_tensors = ens.tensors("shared")
+    if shared_tensors is None:
+        shared_tensors = ens.tensors("shared")
     shared, heads = [], []
     for k in range(n_tasks):
         head_tensors = ens.tensors(k)
@@ -137,28 +148,11 @@ def _task_gradients(ctx):
 
 
 def _feature_gradients(ctx):
-    """Per-task gradients of the mean losses w.r.t. the features and the heads.
+    """:func:`_task_gradients` w.r.t. the backbone's output ``[K, M, B * F]``: heads only.
 
-    Only the heads are differentiated through: no backward pass reaches
-    the backbone.
-
-    Returns
-    -------
-    features : Tensor [K, M, B * F]
-        ``dL_k / dz`` for the flattened backbone output ``z`` of each particle.
-    heads : list of K Tensors [M, P_k]
+    A function of its own so that benchmarks can time it as a phase.
     """
-    ens = ctx.ensemble
-    m = ens.n_particles
-    feats, heads = [], []
-    for k in range(ens.n_tasks):
-        head_tensors = ens.tensors(k)
-        grads = torch.autograd.grad(
-            ctx.losses[k].sum(), [ctx.features] + head_tensors, retain_graph=True
-        )
-        feats.append(grads[0].reshape(m, -1))
-        heads.append(ens.flatten(grads[1:], m))
-    return torch.stack(feats), heads
+    return _task_gradients(ctx, [ctx.features])
 
 
 def _scores(ctx, shared_grads, head_grads):
