@@ -153,8 +153,8 @@ class HeterogeneousVAE(MixedTableModel):
         models ``p(x | z, x_seen)``, a conditional model of the hidden cells
         as in VAEAC (Ivanov, Figurnov and Vetrov, 2019), with ``z`` carrying
         what the seen cells leave uncertain. Cells the encoder saw are
-        trivial to reconstruct then, so this wants a large ``cell_dropout``
-        and a small ``visible_weight``. It defines no likelihood of the
+        trivial to reconstruct then, so this wants a small
+        ``visible_weight`` (the imputer's default with the skip is 0.1). It defines no likelihood of the
         observed cells, so :meth:`log_marginal_bound` refuses it.
     """
 
@@ -217,7 +217,8 @@ class HeterogeneousVAE(MixedTableModel):
         return torch.cat([self.column_encodings(x, observed), observed.to(x.dtype)], dim=-1)
 
     def encode(self, x: torch.Tensor, observed: torch.Tensor):
-        return self.encoder(self.encoder_input(x, observed))
+        """``(loc, scale)`` of ``q(z | x_seen)``."""
+        return self._encode_with_context(x, observed)[:2]
 
     def _encode_with_context(self, x: torch.Tensor, observed: torch.Tensor):
         """``(loc, scale, context)``: the posterior and what the decoder conditions on (``None`` without skip)."""
@@ -282,7 +283,8 @@ class HeterogeneousVAE(MixedTableModel):
         if self.decoder_skip:
             raise NotImplementedError(
                 "a decoder_skip model conditions its decoder on the observed cells, so it defines no "
-                "likelihood of them: use decoder_skip=False for a likelihood bound, or compare models by imputation error (the imputer's score)")
+                "likelihood of them: use decoder_skip=False for a likelihood bound, or compare models "
+                "by imputation error (the imputer's score)")
         x = self.prepare(x, observed)
         loc, scale = self.encode(x, observed)
         eps = torch.randn((n_samples, *loc.shape), generator=generator, device=loc.device, dtype=loc.dtype)
