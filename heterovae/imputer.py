@@ -310,16 +310,15 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         """
         n = len(self.specs_)
         cls = MODELS[self.model]
-        defaults = cls.default_sizes(n)
         accepted = inspect.signature(cls).parameters
-        skip = defaults.get("decoder_skip", False) if self.decoder_skip is None else self.decoder_skip
+        skip = self._model_default("decoder_skip")
         if skip and "decoder_skip" not in accepted:
             raise ValueError(f"decoder_skip=True needs model='vae'; model={self.model!r} has no decoder skip connection")
         kwargs = dict(
             kinds=[s.kind for s in self.specs_],
             n_classes=[s.n_classes for s in self.specs_],
-            latent_dim=self.latent_dim or defaults["latent_dim"],
-            hidden_dim=self.hidden_dim or defaults["hidden_dim"],
+            latent_dim=self._model_default("latent_dim"),
+            hidden_dim=self._model_default("hidden_dim"),
             n_layers=self.n_layers,
             decoder_skip=skip,
             cell_dropout=self.cell_dropout,
@@ -332,8 +331,17 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         )
         return {k: v for k, v in kwargs.items() if k in accepted}
 
+    def _model_default(self, name):
+        """The parameter ``name``, or the model's default for this table when it is ``None``
+        (:meth:`default_sizes` of the model class; ``decoder_skip`` defaults to off
+        for models that do not list it)."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        return MODELS[self.model].default_sizes(len(self.specs_)).get(name, False if name == "decoder_skip" else None)
+
     def _batch_size(self):
-        return self.batch_size or MODELS[self.model].default_sizes(len(self.specs_))["batch_size"]
+        return self._model_default("batch_size")
 
     def _to_tensors(self, values):
         """Encoded values ([N, D], NaN = missing) as (x, observed) tensors on the device."""
@@ -394,7 +402,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 # fused Adam (one kernel per parameter) takes ~15 % off a CPU
                 # step of a tabular-size net against the multi-tensor form
                 optimizer__fused=True,
-                lr=self.lr or MODELS[self.model].default_sizes(len(self.specs_))["lr"],
+                lr=self._model_default("lr"),
                 max_epochs=self.max_epochs,
                 batch_size=self._batch_size(),
                 iterator_train=TensorBatches,
