@@ -21,7 +21,7 @@ from ._table_estimator import MixedTableTransformerMixin
 from .detection import LikelihoodDetector
 from .metrics.imputation import ERROR_OF_KIND, error_rate, normalized_rmse
 from .preprocessing import TableCodec, finalize_column
-from .training import ColumnLossHistory, EpochSchedule, TensorBatches, VAENet, _TensorDataset
+from .training import ColumnLossHistory, EpochSchedule, TensorBatches, VAENet, WeightAverage, _TensorDataset
 from .vae import MODELS, build_model
 
 __all__ = ["HeterogeneousVAEImputer"]
@@ -184,6 +184,13 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     lr : float or None, default=None
         Adam learning rate; ``None`` is the model's default: 2e-3 for vae,
         1e-3 for the others.
+    ema_decay : float in [0, 1), default=0.995
+        Training ends with an exponential moving average of the weights
+        over the training steps, spanning about ``1 / (1 - ema_decay)``
+        steps (:class:`heterovae.training.WeightAverage`); imputation uses
+        these averaged weights. It costs next to nothing and lowered the
+        error on every benchmark table (docs/imputer.rst). 0 keeps the
+        last step's weights.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
         Point estimate used by :meth:`transform`. ``"auto"`` takes, per
         column, the one that suits the usual error metric: the mean for
@@ -260,6 +267,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [None, Interval(Integral, 2, None, closed="left")],
         "lr": [None, Interval(Real, 0, None, closed="neither")],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "impute_with": [StrOptions({"auto", "mean", "mode", "sample"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "callbacks": [None, list],
@@ -272,7 +280,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
                  latent_dim=None, hidden_dim=None, n_layers=3, n_importance_samples=20, decoder_skip=None,
                  cell_dropout=0.3, kl_weight=0.05, nll_beta=0.5, visible_weight=None, max_epochs=100, batch_size=None, lr=None,
-                 impute_with="auto", validation_fraction=0.0, callbacks=None,
+                 ema_decay=0.995, impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
         self.model = model
         self.moo = moo
@@ -291,6 +299,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.ema_decay = ema_decay
         self.impute_with = impute_with
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
@@ -339,6 +348,12 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         if value is not None:
             return value
         return MODELS[self.model].default_sizes(len(self.specs_)).get(name, False if name == "decoder_skip" else None)
+
+    def _default_callbacks(self):
+        callbacks = [("column_nll", ColumnLossHistory()), ("epoch_schedule", EpochSchedule())]
+        if self.ema_decay > 0:
+            callbacks.append(("weight_average", WeightAverage(self.ema_decay)))
+        return callbacks
 
     def _batch_size(self):
         return self._model_default("batch_size")
@@ -410,8 +425,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 iterator_train__generator=batches,
                 iterator_valid=TensorBatches,
                 train_split=train_split,
-                callbacks=[("column_nll", ColumnLossHistory()), ("epoch_schedule", EpochSchedule())]
-                + list(self.callbacks or []),
+                callbacks=self._default_callbacks() + list(self.callbacks or []),
                 device=self._device,
                 verbose=self.verbose,
             )

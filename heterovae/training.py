@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 class TensorBatches:
@@ -152,3 +153,55 @@ class EpochSchedule(Callback):
         set_epoch = getattr(net.module_, "set_epoch", None)
         if set_epoch is not None:
             set_epoch(len(net.history) - 1)
+
+
+class WeightAverage(Callback):
+    """Ends training with an exponential moving average of the weights over the steps.
+
+    With a constant learning rate, Adam's iterates keep jittering around the
+    minimum they have reached; their running average sits nearer its centre
+    (Polyak averaging, Polyak and Juditsky 1992, in the exponential form of
+    e.g. TensorFlow's ``ExponentialMovingAverage``). After the ``n``-th
+    training step the average moves towards the current weights by
+    ``1 - min(decay, (1 + n) / (10 + n))``; the warm-up keeps a short
+    training from being dominated by its first, poor weights. At the end of
+    training the module's parameters are replaced by their average, so
+    whatever uses the module next (imputation, a saved checkpoint) sees it.
+
+    Only parameters are averaged. Buffers stay those of the trained module:
+    the models' BatchNorm layers normalise the encoder's input, so their
+    running statistics describe the data, not the weights. Losses recorded
+    in the history during training are those of the current, not the
+    averaged, weights.
+
+    Parameters
+    ----------
+    decay : float in [0, 1)
+        Weight of the old average at each step; the average spans about
+        ``1 / (1 - decay)`` steps. 0 keeps the last step's weights.
+    """
+
+    def __init__(self, decay: float = 0.995):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        self.steps_ = 0
+        # AveragedModel (public torch API) holds a copy of the module and
+        # updates it with one fused lerp per device and dtype
+        self.average_ = AveragedModel(net.module_, multi_avg_fn=self._lerp)
+
+    def _lerp(self, averaged, current, n_averaged):
+        decay = min(self.decay, (1.0 + self.steps_) / (10.0 + self.steps_))
+        get_ema_multi_avg_fn(decay)(averaged, current, n_averaged)
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.steps_ += 1
+            self.average_.update_parameters(net.module_)
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for param, average in zip(net.module_.parameters(), self.average_.module.parameters()):
+                param.copy_(average)
+        # the copy would double the size of a pickled net
+        del self.average_
