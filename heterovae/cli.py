@@ -31,6 +31,10 @@ def _likelihoods(args, frame):
     return _type_overrides(args.type, list(frame.columns)) or None
 
 
+def _epochs(text):
+    return text if text == "auto" else int(text)
+
+
 def _parse_moo(text: Optional[str]):
     if text is None or text == "none":
         return None
@@ -94,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("output", help="where to write the completed CSV")
     imp.add_argument("--model", default="vae", help="model variant (default: vae)")
     imp.add_argument("--moo", default=None, help="multi-objective method(s), e.g. 'imtlg,pcgrad' (default: none)")
-    imp.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
+    imp.add_argument("--epochs", type=_epochs, default="auto",
+                     help="training epochs, or 'auto': about 4,000 steps for the vae model (default: auto)")
     imp.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     imp.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     imp.add_argument("--verbose", type=int, default=0, help="1 prints one line per epoch")

@@ -17,6 +17,18 @@ from skorch.callbacks import Callback
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
+def n_batches(n_rows: int, batch_size: int) -> int:
+    """Batches in an epoch of :class:`TensorBatches` over ``n_rows`` rows (a last batch of one row is merged)."""
+    if n_rows % batch_size == 1:
+        return max(1, n_rows // batch_size)
+    return -(-n_rows // batch_size)
+
+
+def epochs_for_steps(steps: int, n_rows: int, batch_size: int) -> int:
+    """The fewest whole epochs (at least one) that make at least ``steps`` batches of ``batch_size`` from ``n_rows`` rows."""
+    return max(1, -(-steps // n_batches(n_rows, batch_size)))
+
+
 class TensorBatches:
     """Minibatches drawn as slices of a dict of equally long tensors.
 
@@ -34,7 +46,7 @@ class TensorBatches:
         self.generator = generator
 
     def __len__(self):
-        return max(1, self.n // self.batch_size) if self.n % self.batch_size == 1 else -(-self.n // self.batch_size)
+        return n_batches(self.n, self.batch_size)
 
     def __iter__(self):
         device = next(iter(self.data.values())).device
