@@ -264,7 +264,7 @@ def format_report(command, args, rows, per_column, masks, notes, total=None) -> 
         "",
         f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
         f"pandas {pd.__version__}, numpy {np.__version__}; {args.threads} thread(s); "
-        f"seed {args.seed}; at most {args.max_rows or 'all'} rows per dataset, "
+        f"seed {args.seed}; {f'at most {args.max_rows}' if args.max_rows else 'all'} rows per dataset, "
         f"split {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} train/test. "
         f"Machine: {os.cpu_count()} CPU cores (load average {load:.1f} at the "
         f"end); whole run {_fmt(total, 0)} s wall time.",
