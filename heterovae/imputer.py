@@ -202,7 +202,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         steps (:class:`heterovae.training.WeightAverage`); imputation uses
         these averaged weights. It costs next to nothing and lowered the
         error on every benchmark table (docs/imputer.rst). 0 keeps the
-        last step's weights.
+        last step's weights. The losses in ``history_`` are those of the
+        current weights; a callback that restores weights when training
+        ends (``EarlyStopping(load_best=True)``) replaces the average.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
         Point estimate used by :meth:`transform`. ``"auto"`` takes, per
         column, the one that suits the usual error metric: the mean for
