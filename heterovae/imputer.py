@@ -32,7 +32,7 @@ __all__ = ["HeterogeneousVAEImputer"]
 #: skip: a skip decoder sees the cells the encoder sees, so reconstructing
 #: them teaches it little and the hidden cells must carry the signal.
 _VISIBLE_WEIGHT = {True: 0.1, False: 1.0}
-#: training length of ``max_epochs="auto"`` for models whose defaults give no number of steps
+#: training length of ``max_epochs="auto"`` for models whose defaults give no number of epochs
 _DEFAULT_EPOCHS = 100
 
 
@@ -185,11 +185,13 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         the plain likelihood.
     max_epochs : int or "auto", default="auto"
         Passes over the training rows. ``"auto"`` is the model's default
-        training length: for vae as many epochs as make about 4,000 steps
-        (wine's 5,200 rows in batches of 256: 190 epochs; 8,000 rows: 125;
-        43,000 rows: 24), because the error follows the number of steps
-        rather than of epochs (docs/imputer.rst); 100 epochs for the other
-        models. The number used is ``n_epochs_``.
+        training length: for vae as many epochs as make about 4,000 steps,
+        at most 200 (wine's 5,200 rows in batches of 256: 190 epochs; 8,000
+        rows: 125; 43,000 rows: 24; 2,000 rows: 200), because on tables of
+        thousands of rows the error follows the number of steps rather than
+        of epochs, while small tables overfit with many epochs
+        (docs/imputer.rst); 100 epochs for the other models. The number
+        used is ``n_epochs_``.
     batch_size : int or None, default=None
         Rows per training step; ``None`` is the model's default: 256 for
         vae, 128 for iwae and dreg, 1000 for hivae (as in its paper).
@@ -375,14 +377,16 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         return self._model_default("batch_size")
 
     def _n_epochs(self, n_rows):
-        """``max_epochs``; for ``"auto"`` the epochs that make the model's default number of steps on ``n_rows`` rows."""
+        """``max_epochs``; for ``"auto"`` the epochs that make the model's default number of steps on
+        ``n_rows`` rows, at most its default number of epochs."""
         if self.max_epochs != "auto":
             return self.max_epochs
-        steps = MODELS[self.model].default_sizes(len(self.specs_)).get("steps")
-        if steps is None:
-            return _DEFAULT_EPOCHS
+        defaults = MODELS[self.model].default_sizes(len(self.specs_))
+        epochs = defaults.get("epochs", _DEFAULT_EPOCHS)
+        if "steps" not in defaults:
+            return epochs
         n_train = n_rows - _FractionSplit.n_valid(self.validation_fraction, n_rows)
-        return epochs_for_steps(steps, n_train, self._batch_size())
+        return min(epochs, epochs_for_steps(defaults["steps"], n_train, self._batch_size()))
 
     def _to_tensors(self, values):
         """Encoded values ([N, D], NaN = missing) as (x, observed) tensors on the device."""

@@ -39,10 +39,14 @@ def _table(n=120, seed=0):
     return X.mask(rng.random(X.shape) < 0.2)
 
 
+def _with_defaults(monkeypatch, **training):
+    original = HeterogeneousVAE.default_sizes
+    monkeypatch.setattr(HeterogeneousVAE, "default_sizes", staticmethod(lambda n: {**original(n), **training}))
+
+
 @pytest.fixture
 def six_steps(monkeypatch):
-    original = HeterogeneousVAE.default_sizes
-    monkeypatch.setattr(HeterogeneousVAE, "default_sizes", staticmethod(lambda n: {**original(n), "steps": 6}))
+    _with_defaults(monkeypatch, steps=6, epochs=50)
 
 
 @pytest.mark.parametrize("validation_fraction,expected", [(0.0, 2), (0.5, 3)])
@@ -56,10 +60,18 @@ def test_auto_turns_the_models_steps_into_epochs_of_the_training_rows(six_steps,
     assert train_steps == 6
 
 
-def test_auto_is_the_default_and_uses_default_steps_for_vae():
+def test_auto_stops_at_the_models_epochs_when_the_steps_would_need_more(monkeypatch):
+    # 120 rows in batches of 40 make 3 steps an epoch: 30 steps would need 10 epochs
+    _with_defaults(monkeypatch, steps=30, epochs=4)
+    imp = HeterogeneousVAEImputer(hidden_dim=8, batch_size=40, random_state=0).fit(_table())
+    assert imp.n_epochs_ == 4 == len(imp.history_)
+
+
+def test_auto_is_the_default_and_vae_defaults_to_4000_steps_within_200_epochs():
     imp = HeterogeneousVAEImputer()
     assert imp.max_epochs == "auto"
-    assert HeterogeneousVAE.default_sizes(5)["steps"] == 4000
+    defaults = HeterogeneousVAE.default_sizes(5)
+    assert (defaults["steps"], defaults["epochs"]) == (4000, 200)
 
 
 def test_auto_is_100_epochs_for_models_without_a_default_number_of_steps():
