@@ -65,11 +65,20 @@ def _check_2d(X):
 
 
 class _FractionSplit:
-    """skorch ``train_split``: hold out a seeded random fraction of rows."""
+    """skorch ``train_split``: hold out a seeded random fraction of rows.
 
-    def __init__(self, fraction: float, seed: int):
+    The held-out rows also get a fixed, seeded ``seen`` mask that hides a
+    ``hide`` share of their observed cells from the encoder, as
+    ``cell_dropout`` does to training rows at random: their loss then
+    measures the prediction of cells the model did not see, which is what
+    an imputer is for (with all cells visible, a model with the decoder
+    skip would only be copying its input).
+    """
+
+    def __init__(self, fraction: float, seed: int, hide: float = 0.0):
         self.fraction = fraction
         self.seed = seed
+        self.hide = hide
 
     @staticmethod
     def n_valid(fraction: float, n: int) -> int:
@@ -81,8 +90,12 @@ class _FractionSplit:
         order = torch.randperm(n, generator=g)
         n_valid = self.n_valid(self.fraction, n)
         valid, train = order[:n_valid], order[n_valid:]
-        pick = lambda idx: _TensorDataset({k: v[idx.to(v.device)] for k, v in dataset.X.items()})
-        return pick(train), pick(valid)
+        pick = lambda idx: {k: v[idx.to(v.device)] for k, v in dataset.X.items()}
+        held_out = pick(valid)
+        observed = held_out["observed"]
+        keep = torch.rand(observed.shape, generator=g) >= self.hide
+        held_out["seen"] = observed & keep.to(observed.device)
+        return _TensorDataset(pick(train)), _TensorDataset(held_out)
 
 
 class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, BaseEstimator):
@@ -221,6 +234,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     validation_fraction : float, default=0.0
         Fraction of rows held out to record ``valid_loss`` in ``history_``
         (and to drive an ``EarlyStopping`` callback); 0 trains on all rows.
+        A fixed, seeded ``cell_dropout`` share of the held-out rows'
+        observed cells is hidden from the encoder, so ``valid_loss`` is
+        the loss of predicting cells the model did not see, the held-out
+        counterpart of ``train_loss``.
     callbacks : list or None, default=None
         skorch callbacks, e.g. ``[skorch.callbacks.ProgressBar()]`` or
         ``[EarlyStopping(monitor="valid_loss")]``.
@@ -441,7 +458,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             self.n_epochs_ = self._n_epochs(len(values))
             x, observed = self._to_tensors(values)
             batches = torch.Generator().manual_seed(seed + 1)
-            train_split = None if self.validation_fraction == 0 else _FractionSplit(self.validation_fraction, seed + 2)
+            train_split = None if self.validation_fraction == 0 else _FractionSplit(self.validation_fraction, seed + 2,
+                                                                             hide=module.cell_dropout)
             self.net_ = VAENet(
                 module,
                 optimizer=torch.optim.Adam,

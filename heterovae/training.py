@@ -88,8 +88,10 @@ class ColumnLossHistory(Callback):
     ``valid_column_nll``
         the validation rows' loss after the epoch's training, recorded only
         when the net has a validation split. The module is in evaluation
-        mode there (no cell dropout), so it is the held-out counterpart of
-        the training loss, with the same per-cell weighting.
+        mode there; the imputer's split hides a fixed share of the rows'
+        observed cells from the encoder (as ``cell_dropout`` does at random
+        in training), so it is the held-out counterpart of the training
+        loss, with the same per-cell weighting.
 
     These histories show *feature overlooking*: a column whose loss stalls,
     or whose validation loss rises, while the total improves.

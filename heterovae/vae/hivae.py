@@ -228,7 +228,8 @@ class HIVAE(MixedTableModel):
         return self._to_columns([point_estimate(lik, r, how, HIVAE_AUTO_POINT) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
 
     # ------------------------------------------------------------ objective
-    def forward(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, observed: torch.Tensor,
+                seen: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Minus the masked ELBO per row, averaged over the batch.
 
         Returns ``loss``, ``column_nll`` (per column, detached), ``kl`` (both
@@ -236,7 +237,7 @@ class HIVAE(MixedTableModel):
         ``s`` is the mode of ``q(s | x)`` rather than a relaxed sample.
         """
         x = self.prepare(x, observed)
-        inputs, s_logits = self.encode_s(x, self._encoder_mask(observed))
+        inputs, s_logits = self.encode_s(x, self._encoder_mask(observed, seen))
         if self.training:
             s = F.gumbel_softmax(s_logits, tau=self.temperature, hard=False)
         else:

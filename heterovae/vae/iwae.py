@@ -162,7 +162,8 @@ class IWAE(HeterogeneousVAE):
         return raw, torch.softmax(log_w, dim=0)
 
     # ------------------------------------------------------------ objective
-    def forward(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, observed: torch.Tensor,
+                seen: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Training objective: minus the masked K-sample bound per row, averaged over the batch.
 
         ``column_nll`` is each column's importance-weighted negative
@@ -172,7 +173,7 @@ class IWAE(HeterogeneousVAE):
         sum by the weights' entropy term.
         """
         x = self.prepare(x, observed)
-        z, log_pz, log_qz = self._proposal(x, self._encoder_mask(observed), self.n_importance_samples)
+        z, log_pz, log_qz = self._proposal(x, self._encoder_mask(observed, seen), self.n_importance_samples)
         log_lik = self.log_likelihood(self.decode(z), x) * observed  # [K, N, D]
         log_w = log_lik.sum(-1) + log_pz - log_qz
         bound = torch.logsumexp(log_w, dim=0) - math.log(self.n_importance_samples)

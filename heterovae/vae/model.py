@@ -105,7 +105,11 @@ class MixedTableModel(nn.Module):
         """Missing cells replaced by a valid per-column value (no NaN reaches autograd)."""
         return torch.where(observed, x, self.fill.to(x.dtype))
 
-    def _encoder_mask(self, observed: torch.Tensor) -> torch.Tensor:
+    def _encoder_mask(self, observed: torch.Tensor, seen: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The observed cells the encoder may see: ``seen`` when given (a fixed mask, for
+        validation), else a random ``1 - cell_dropout`` of them in training, else all."""
+        if seen is not None:
+            return observed & seen
         if self.training and self.cell_dropout > 0:
             keep = torch.rand(observed.shape, device=observed.device) >= self.cell_dropout
             return observed & keep
@@ -268,14 +272,20 @@ class HeterogeneousVAE(MixedTableModel):
         return self._to_columns(parts)
 
     # ------------------------------------------------------------ objectives
-    def forward(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, observed: torch.Tensor,
+                seen: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Training objective: masked negative ELBO per row, averaged over the batch.
+
+        ``seen`` (optional, ``[N, D]`` bool) fixes which observed cells the
+        encoder sees instead of hiding a random ``cell_dropout`` of them:
+        the validation rows' loss is then the held-out counterpart of the
+        training loss.
 
         Returns a dict with ``loss`` (scalar to minimise), ``column_nll``
         (per-column negative log-likelihood per row, detached) and ``kl``.
         """
         x = self.prepare(x, observed)
-        seen = self._encoder_mask(observed)
+        seen = self._encoder_mask(observed, seen)
         loc, scale, context = self._encode_with_context(x, seen)
         z = loc + scale * torch.randn_like(loc)
         log_lik = self.log_likelihood(self.decode(z, context), x, self.nll_beta) * observed
