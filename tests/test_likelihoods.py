@@ -198,3 +198,21 @@ def test_lognormal_median_matches_scipy_and_is_the_auto_point():
     ref = stats.lognorm(s=p["sigma"], scale=np.exp(p["mu"]), loc=-1.0).median()
     np.testing.assert_allclose(lik.median(raw).numpy(), np.maximum(ref, 0.0), rtol=1e-6)
     torch.testing.assert_close(lik.point(raw, "auto"), lik.median(raw))
+
+
+@pytest.mark.parametrize("kind,transform", [("real", lambda v: v), ("pos", np.log1p)])
+def test_numeric_columns_reach_the_encoder_as_normal_scores_of_their_training_cells(kind, transform):
+    from sklearn.preprocessing import QuantileTransformer
+
+    rng = np.random.default_rng(0)
+    draw = {"real": lambda size: rng.normal(3.0, 2.0, size), "pos": lambda size: rng.lognormal(1.0, 0.7, size)}[kind]
+    training, x = draw((300, n)), draw((40, n))
+    training[rng.random(training.shape) < 0.2] = np.nan
+    lik = make_likelihood(kind, n).double().fit(training)
+    reference = QuantileTransformer(n_quantiles=65, output_distribution="normal").fit(transform(training))
+    encoded = lik.encode(torch.as_tensor(x), torch.ones(x.shape, dtype=torch.bool)).numpy()
+    values = transform(x)
+    inside = (values > np.nanmin(transform(training), 0)) & (values < np.nanmax(transform(training), 0))
+    assert inside.sum() > 100
+    edge = stats.norm.ppf(0.5 / 64)  # scores stop at the middle of the outermost quantile bins
+    np.testing.assert_allclose(encoded[inside], np.clip(reference.transform(values), edge, -edge)[inside], atol=1e-5)
