@@ -199,7 +199,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     max_epochs : int or "auto", default="auto"
         Passes over the training rows. ``"auto"`` is the model's default
         training length: for vae as many epochs as make about 4,000 steps,
-        at most 200 (wine's 5,200 rows in batches of 256: 190 epochs; 8,000
+        at most 200 (wine's 5,200 rows in batches of 256: 191 epochs; 8,000
         rows: 125; 43,000 rows: 24; 2,000 rows: 200), because on tables of
         thousands of rows the error follows the number of steps rather than
         of epochs, while small tables overfit with many epochs
