@@ -4,7 +4,9 @@ The sklearn imputers work on float matrices. :class:`EncodedImputer` turns a
 DataFrame with the dtypes of :func:`heterovae.datasets.load_hivae` (numbers,
 categoricals) into such a matrix, runs the imputer, and turns the result back
 into a DataFrame of the input's labels, with every imputed value a valid one:
-counts rounded and non-negative, positive columns clipped at 0, category
+counts and positive columns clipped at 0 (counts not rounded, as the
+scikit-learn imputers return them and as heterovae returns a count's mean
+in a float column), category
 codes rounded and clipped to the valid range (``encoding="codes"``) or the
 largest of the one-hot scores (``encoding="onehot"``). Observed cells are
 returned unchanged.
@@ -154,9 +156,7 @@ class EncodedImputer:
             else:
                 v = filled[:, j]
                 j += 1
-                if spec.kind == "count":
-                    v = np.maximum(np.rint(v), 0)
-                elif spec.kind == "pos":
+                if spec.kind in ("count", "pos"):
                     v = np.maximum(v, 0)
                 values = col.to_numpy(dtype=float, na_value=np.nan, copy=True)
                 values[missing] = v[missing]

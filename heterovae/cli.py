@@ -63,6 +63,11 @@ def _impute(args) -> int:
         verbose=args.verbose,
     )
     completed = imputer.fit_transform(frame)
+    # A CSV has no integer column with blanks: pandas reads one as floats, whose
+    # imputed counts would be fractional means. Counts go back as whole numbers.
+    for spec in imputer.specs_:
+        if spec.kind == "count":
+            completed[spec.name] = completed[spec.name].round().astype("Int64")
     completed.to_csv(args.output, index=False, header=not args.no_header)
     n_missing = int(frame.isna().sum().sum())
     print(f"imputed {n_missing} missing cells in {frame.shape[0]} rows x {frame.shape[1]} columns -> {args.output}",

@@ -20,7 +20,7 @@ from . import moo as moo_methods
 from ._table_estimator import MixedTableTransformerMixin
 from .detection import LikelihoodDetector
 from .metrics.imputation import ERROR_OF_KIND, error_rate, normalized_rmse
-from .preprocessing import TableCodec, finalize_column
+from .preprocessing import TableCodec
 from .training import (ColumnLossHistory, EpochSchedule, TensorBatches, VAENet, WeightAverage, _TensorDataset,
                        epochs_for_steps)
 from .vae import MODELS, build_model
@@ -226,8 +226,11 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         real and count columns (squared error), the median for positive
         columns (their LogNormal mean amplifies an overestimated variance
         exponentially), the mode for binary, categorical and ordinal ones
-        (error rate). Numeric point estimates are clipped to the range of
-        the column's training values. ``"mean"`` of a
+        (error rate). A count's mean is not rounded (rounding adds to the
+        squared error) unless the column has an integer dtype, such as
+        pandas' ``Int64``, whose dtype the output keeps; ``"mode"`` gives
+        whole counts in any column. Numeric point estimates are clipped to
+        the range of the column's training values. ``"mean"`` of a
         categorical column is its mode, of an ordinal column the rounded
         expected code. ``"sample"`` draws one completion (see also
         :meth:`sample` for several).
@@ -586,7 +589,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             cells = hide[:, j]
             if not cells.any():
                 continue
-            predicted = finalize_column(codes[cells, j], spec)
+            predicted = self._codec.as_returned(j, codes[cells, j])
             if ERROR_OF_KIND[spec.kind] == "error_rate":
                 errors.append(error_rate(truth[cells, j], predicted))
             else:

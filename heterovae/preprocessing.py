@@ -144,11 +144,18 @@ class TableCodec:
             if spec.kind in DISCRETE_KINDS:
                 filled = np.asarray(spec.categories, dtype=object)[values.astype(int)]
             else:
-                filled = finalize_column(values, spec)
+                filled = self.as_returned(j, values)
             result.isetitem(j, self._fill(col, missing[:, j], filled, self.dtypes_[j], spec))
         if self.is_frame_ and isinstance(X, pd.DataFrame):
             return result
         return self._to_array(X, result)
+
+    def as_returned(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Numeric estimates for column ``j`` as :meth:`decode` returns them: rounded
+        where the column had an integer dtype at fit, as they are otherwise."""
+        if pd.api.types.is_integer_dtype(self.dtypes_[j]) and self.specs[j].kind not in DISCRETE_KINDS:
+            return np.round(values)
+        return values
 
     @staticmethod
     def _fill(col: pd.Series, missing: np.ndarray, filled, fit_dtype, spec) -> pd.Series:
@@ -174,11 +181,6 @@ class TableCodec:
         if original.dtype.kind in "fc":
             return result.to_numpy(dtype=original.dtype)
         return result.to_numpy()
-
-
-def finalize_column(values: np.ndarray, spec: ColumnSpec) -> np.ndarray:
-    """The model's estimates of a column as the values the caller gets: a count's mean is rounded."""
-    return np.round(values) if spec.kind == "count" else values
 
 
 def _is_number(v) -> bool:

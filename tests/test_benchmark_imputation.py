@@ -58,7 +58,6 @@ def test_baselines_fill_every_cell_with_a_valid_value(name):
         else:
             assert np.allclose(col[observed[:, j]], orig[observed[:, j]].astype(float))
     assert (out["p"] >= 0).all() and (out["n"] >= 0).all()
-    assert np.allclose(out["n"], np.round(out["n"]))
 
 
 def test_mean_mode_imputer_against_hand_values():
@@ -68,7 +67,7 @@ def test_mean_mode_imputer_against_hand_values():
     assert out[3, 1] == 2.0
 
 
-def test_codes_are_rounded_and_clipped():
+def test_codes_are_rounded_and_clipped_and_counts_clipped_only():
     class Constant:
         def __init__(self, value):
             self.value = value
@@ -83,7 +82,8 @@ def test_codes_are_rounded_and_clipped():
     X = pd.DataFrame({"c": pd.Categorical(["x", None], categories=list("xyz")),
                       "n": [1.0, np.nan]})
     high = EncodedImputer(specs, lambda d: Constant(7.6)).fit(X).transform(X)
-    assert high.loc[1, "c"] == "z" and high.loc[1, "n"] == 8
+    # a count keeps its estimate (as heterovae's mean in a float column)
+    assert high.loc[1, "c"] == "z" and high.loc[1, "n"] == pytest.approx(7.6)
     low = EncodedImputer(specs, lambda d: Constant(-3.2)).fit(X).transform(X)
     assert low.loc[1, "c"] == "x" and low.loc[1, "n"] == 0
     with pytest.raises(ValueError, match="column 'c' has values outside"):

@@ -28,6 +28,9 @@ def test_impute_writes_a_complete_csv_with_observed_cells_kept(csv, tmp_path):
     observed = frame.notna().to_numpy()
     np.testing.assert_array_equal(result.to_numpy()[observed], frame.to_numpy()[observed])
     assert set(result["city"]) <= {"Paris", "Lyon"}
+    # counts are written as whole numbers, not as the float means of a blank-holding column
+    assert pd.api.types.is_integer_dtype(result["kids"])
+    assert "." not in out.read_text().splitlines()[1].split(",")[3]
 
 
 def test_detect_prints_one_kind_per_column(csv, capsys):

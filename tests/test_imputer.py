@@ -76,6 +76,22 @@ def test_fills_only_missing_cells_and_keeps_dtypes_and_labels(fitted):
         pd.testing.assert_series_equal(out[c][observed[:, j]], masked[c][observed[:, j]])
 
 
+def test_a_count_is_imputed_with_its_mean_rounded_only_in_an_integer_column():
+    _, masked, mask = _table()
+    as_float = masked.astype({"count": "float64"})
+    missing = mask[:, list(masked.columns).index("count")]
+    filled = HeterogeneousVAEImputer(**FAST).fit(as_float).transform(as_float)["count"][missing]
+    # the mean minimises the squared error; rounding it would add to it
+    assert not np.allclose(filled, np.round(filled))
+    # the same model on the Int64 column: the same means, rounded, in the caller's dtype
+    whole = HeterogeneousVAEImputer(**FAST).fit(masked).transform(masked)["count"]
+    assert whole.dtype == "Int64"
+    np.testing.assert_array_equal(whole[missing].to_numpy(dtype=float), np.round(filled.to_numpy()))
+    # "mode" gives whole counts in a float column too
+    modes = HeterogeneousVAEImputer(impute_with="mode", **FAST).fit(as_float).transform(as_float)["count"][missing]
+    np.testing.assert_array_equal(modes, np.round(modes))
+
+
 def test_beats_mean_and_mode_imputation_on_dependent_columns(fitted):
     imp, full, masked, mask = fitted
     out = imp.transform(masked)
