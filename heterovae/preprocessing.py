@@ -144,16 +144,16 @@ class TableCodec:
             if spec.kind in DISCRETE_KINDS:
                 filled = np.asarray(spec.categories, dtype=object)[values.astype(int)]
             else:
-                filled = self.as_returned(j, values)
+                filled = values
             result.isetitem(j, self._fill(col, missing[:, j], filled, self.dtypes_[j], spec))
         if self.is_frame_ and isinstance(X, pd.DataFrame):
             return result
         return self._to_array(X, result)
 
     def as_returned(self, j: int, values: np.ndarray) -> np.ndarray:
-        """Numeric estimates for column ``j`` as :meth:`decode` returns them: rounded
-        where the column had an integer dtype at fit, as they are otherwise."""
-        if pd.api.types.is_integer_dtype(self.dtypes_[j]) and self.specs[j].kind not in DISCRETE_KINDS:
+        """Numeric estimates for column ``j`` as :meth:`decode` returns them in a column
+        of its fit dtype: rounded where that dtype is an integer one."""
+        if _rounds_estimates(self.dtypes_[j], self.dtypes_[j], self.specs[j]):
             return np.round(values)
         return values
 
@@ -164,11 +164,10 @@ class TableCodec:
             out = col.copy()
             out[missing] = filled
             return out
-        target = fit_dtype if (pd.api.types.is_integer_dtype(fit_dtype) or pd.api.types.is_bool_dtype(fit_dtype)) \
-            else dtype
+        target = _returned_dtype(fit_dtype, dtype)
         values = col.astype(object).to_numpy(copy=True)
         values[missing] = filled
-        if pd.api.types.is_integer_dtype(target) and spec.kind not in DISCRETE_KINDS:
+        if _rounds_estimates(fit_dtype, dtype, spec):
             values = np.round(values.astype(np.float64))
         try:
             return pd.Series(values, index=col.index, name=col.name).astype(target)
@@ -181,6 +180,19 @@ class TableCodec:
         if original.dtype.kind in "fc":
             return result.to_numpy(dtype=original.dtype)
         return result.to_numpy()
+
+
+def _returned_dtype(fit_dtype, dtype):
+    """The dtype a filled column is returned in: an integer or boolean dtype seen at
+    fit is restored (a missing cell turns such a column into floats or objects)."""
+    if pd.api.types.is_integer_dtype(fit_dtype) or pd.api.types.is_bool_dtype(fit_dtype):
+        return fit_dtype
+    return dtype
+
+
+def _rounds_estimates(fit_dtype, dtype, spec: ColumnSpec) -> bool:
+    """Whether a numeric column's estimates are rounded: only when it is returned as integers."""
+    return pd.api.types.is_integer_dtype(_returned_dtype(fit_dtype, dtype)) and spec.kind not in DISCRETE_KINDS
 
 
 def _is_number(v) -> bool:

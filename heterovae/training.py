@@ -199,17 +199,18 @@ class WeightAverage(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.steps_ = 0
-        self.average_ = [p.detach().clone() for p in net.module_.parameters()]
+        # torch.optim.swa_utils.AveragedModel does the same updates but walks the
+        # module tree on every step (~0.7 ms, 5 % of a tabular step); list it once
+        self._params = list(net.module_.parameters())
+        self.average_ = [p.detach().clone() for p in self._params]
 
     def on_batch_end(self, net, training=None, **kwargs):
         if training:
             self.steps_ += 1
             n = self.steps_
-            # torch.optim.swa_utils.AveragedModel does the same, but walks the
-            # module tree on every call: ~0.7 ms, 5 % of a tabular step.
             weight = 1.0 if n == 1 else 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
             with torch.no_grad():
-                for average, param in zip(self.average_, net.module_.parameters()):
+                for average, param in zip(self.average_, self._params):
                     if weight == 1.0:
                         average.copy_(param)
                     else:
@@ -217,7 +218,7 @@ class WeightAverage(Callback):
 
     def on_train_end(self, net, **kwargs):
         with torch.no_grad():
-            for param, average in zip(net.module_.parameters(), self.average_):
+            for param, average in zip(self._params, self.average_):
                 param.copy_(average)
         # the copy would double the size of a pickled net
-        del self.average_
+        del self.average_, self._params
