@@ -219,6 +219,36 @@ def test_the_default_visible_weight_follows_the_decoder_skip(decoder_skip, visib
     assert explicit.module_.visible_weight == 0.7
 
 
+def _layer_widths(mlp):
+    return [layer.out_features for layer in mlp if isinstance(layer, torch.nn.Linear)]
+
+
+@pytest.mark.parametrize("decoder_skip, encoder_widths", [(True, [100, 100]), (False, [200, 200, 200])])
+def test_the_default_encoder_is_smaller_only_with_the_decoder_skip(decoder_skip, encoder_widths):
+    _, masked, _ = _table()
+    module = HeterogeneousVAEImputer(decoder_skip=decoder_skip, max_epochs=0).fit(masked).module_
+    assert _layer_widths(module.encoder.body) == encoder_widths
+    assert _layer_widths(module.decoder.body) == [200, 200, 200]
+
+
+@pytest.mark.parametrize("decoder_skip", [True, False])
+def test_encoder_sizes_set_the_encoder_alone(decoder_skip):
+    _, masked, _ = _table()
+    imp = HeterogeneousVAEImputer(decoder_skip=decoder_skip, hidden_dim=16, n_layers=2, encoder_dim=8,
+                                  encoder_layers=1, max_epochs=1, random_state=0).fit(masked)
+    assert _layer_widths(imp.module_.encoder.body) == [8]
+    assert _layer_widths(imp.module_.decoder.body) == [16, 16]
+    assert imp.transform(masked).notna().all().all()
+
+
+@pytest.mark.parametrize("name", ["encoder_dim", "encoder_layers"])
+@pytest.mark.parametrize("model", ["iwae", "dreg", "hivae"])
+def test_encoder_sizes_on_a_model_without_them_are_refused_by_name(model, name):
+    _, masked, _ = _table()
+    with pytest.raises(ValueError, match=f"{name} needs model='vae'; model='{model}'"):
+        HeterogeneousVAEImputer(model=model, max_epochs=1, **{name: 2}).fit(masked)
+
+
 def test_the_default_vae_has_the_skip_and_the_other_models_do_not():
     _, masked, _ = _table()
     assert HeterogeneousVAEImputer(max_epochs=0).fit(masked).module_.decoder_skip

@@ -132,7 +132,14 @@ class HeterogeneousVAE(MixedTableModel):
     n_classes : sequence of int or None
         Number of categories of each column (``None`` for numeric kinds).
     latent_dim, hidden_dim, n_layers : int
-        Sizes of the networks.
+        Sizes of the networks: latent dimensions, width and number of
+        hidden layers of the decoder (and of the encoder unless given
+        below).
+    encoder_dim, encoder_layers : int or None
+        Width and number of hidden layers of the encoder; ``None`` takes
+        ``hidden_dim`` and ``n_layers``. With ``decoder_skip`` the decoder
+        reads the seen cells directly and the encoder only has to say what
+        they leave uncertain, so it can be smaller than the decoder.
     cell_dropout : float
         During training each observed cell is hidden from the encoder with
         this probability while still being reconstructed, which teaches the
@@ -172,7 +179,8 @@ class HeterogeneousVAE(MixedTableModel):
                  hidden_dim: int = 50, n_layers: int = 3, cell_dropout: float = 0.1,
                  aggregator: Optional[nn.Module] = None, aggregator_factory: Optional[Callable] = None,
                  kl_weight: float = 1.0, nll_beta: float = 0.0, visible_weight: float = 1.0,
-                 decoder_skip: bool = False):
+                 decoder_skip: bool = False, encoder_dim: Optional[int] = None,
+                 encoder_layers: Optional[int] = None):
         super().__init__(kinds, n_classes)
         if aggregator is not None and aggregator_factory is not None:
             raise ValueError("pass either aggregator or aggregator_factory, not both")
@@ -185,7 +193,8 @@ class HeterogeneousVAE(MixedTableModel):
         self.decoder_skip = bool(decoder_skip)
         groups = list(self.likelihoods)
         enc_in = sum(lik.encoding_dim for lik in groups) + self.n_columns
-        self.encoder = GaussianEncoder(enc_in, latent_dim, hidden_dim, n_layers)
+        self.encoder = GaussianEncoder(enc_in, latent_dim, hidden_dim if encoder_dim is None else encoder_dim,
+                                       n_layers if encoder_layers is None else encoder_layers)
         # The skip path gets its own normalisation: the encoder's BatchNorm
         # would update its running statistics twice per step.
         self.context_norm = nn.BatchNorm1d(enc_in) if self.decoder_skip else None
@@ -201,8 +210,8 @@ class HeterogeneousVAE(MixedTableModel):
 
     @staticmethod
     def default_sizes(n_columns: int) -> Dict[str, float]:
-        """As many latent dimensions as columns (at least 2), hidden width 200, batches of 256, lr 2e-3,
-        4,000 steps but at most 200 epochs.
+        """As many latent dimensions as columns (at least 2), hidden width 200 (encoder: two layers of
+        100), batches of 256, lr 2e-3, 4,000 steps but at most 200 epochs.
 
         The paper used half as many latent dimensions, width 50, batches of
         128 and lr 1e-3. On the imputation benchmark (docs/imputer.rst)
@@ -219,10 +228,14 @@ class HeterogeneousVAE(MixedTableModel):
         epochs, long training overfits (adult 0.2453 at 100 epochs, 0.2534
         at 200, 0.2682 at 572), hence the cap of 200 epochs. The imputer's
         ``max_epochs="auto"`` turns ``"steps"`` into epochs, at most
-        ``"epochs"``.
+        ``"epochs"``. With the skip, an encoder of two hidden layers of
+        width 100 (``encoder_dim``, ``encoder_layers``) gave the same
+        error as three of 200 (mean over five tables and three splits
+        0.1665 against 0.1675, lower on 9 of the 15) with training steps
+        7-19 % shorter.
         """
-        return {"latent_dim": max(2, n_columns), "hidden_dim": 200, "batch_size": 256, "lr": 2e-3,
-                "decoder_skip": True, "steps": 4000, "epochs": 200}
+        return {"latent_dim": max(2, n_columns), "hidden_dim": 200, "encoder_dim": 100, "encoder_layers": 2,
+                "batch_size": 256, "lr": 2e-3, "decoder_skip": True, "steps": 4000, "epochs": 200}
 
     @property
     def aggregator(self):
