@@ -34,6 +34,9 @@ __all__ = ["HeterogeneousVAEImputer"]
 _VISIBLE_WEIGHT = {True: 0.1, False: 1.0}
 #: training length of ``max_epochs="auto"`` for models whose defaults give no number of epochs
 _DEFAULT_EPOCHS = 100
+#: the most memory the encoder inputs of the training rows may take to be computed once per fit
+#: (beyond it every batch encodes its rows again, as at imputation)
+_ENCODINGS_MAX_BYTES = 1 << 30
 
 
 @contextmanager
@@ -502,8 +505,18 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 device=self._device,
                 verbose=self.verbose,
             )
-            self.net_.fit({"x": x, "observed": observed}, None)
+            self.net_.fit(self._training_data(module, x, observed), None)
         return self
+
+    @staticmethod
+    def _training_data(module, x, observed):
+        """What the training loop batches: the rows, their mask and, when they fit in
+        :data:`_ENCODINGS_MAX_BYTES`, their encoder inputs, computed once for the whole fit."""
+        data = {"x": x, "observed": observed}
+        width = int(module.encoding_owner.numel())
+        if x.shape[0] * width * x.element_size() <= _ENCODINGS_MAX_BYTES:
+            data["encoded"] = module.to(x.device).encodings(x, observed)
+        return data
 
     @staticmethod
     def _check_n_rows(X):

@@ -27,7 +27,7 @@ Conventions shared by every likelihood
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -87,9 +87,14 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
     @property
+    def encoding_widths(self) -> List[int]:
+        """Width of each column's encoder input, in the order of :meth:`encode`'s output."""
+        return [1] * self.n_columns
+
+    @property
     def encoding_dim(self) -> int:
         """Width of this group's encoder input, summed over its columns."""
-        return self.n_columns
+        return sum(self.encoding_widths)
 
     @property
     def fill_value(self) -> float:
@@ -102,7 +107,13 @@ class Likelihood(nn.Module):
         return self
 
     def encode(self, x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-        """Encoder input ``[N, encoding_dim]`` in scaled units, zero at missing cells."""
+        """Encoder input ``[N, encoding_dim]`` in scaled units, zero at missing cells.
+
+        Each column owns a contiguous block of :attr:`encoding_widths` entries
+        that depends on that column's value alone and is zero where it is
+        missing, so the encoding under a smaller mask is the full one with
+        blocks zeroed (models rely on this to encode a table once per fit).
+        """
         raise NotImplementedError
 
     # ----------------------------------------------------------- distribution
@@ -404,8 +415,8 @@ class Categorical(_Discrete):
         return self.c_max
 
     @property
-    def encoding_dim(self):
-        return sum(self.n_classes)
+    def encoding_widths(self):
+        return list(self.n_classes)
 
     def encode(self, x, observed):
         codes = torch.where(observed, x, torch.zeros_like(x)).long()
@@ -433,8 +444,8 @@ class Ordinal(_Discrete):
         return self.c_max
 
     @property
-    def encoding_dim(self):
-        return sum(c - 1 for c in self.n_classes)
+    def encoding_widths(self):
+        return [c - 1 for c in self.n_classes]
 
     def encode(self, x, observed):
         steps = torch.arange(1, self.c_max, device=x.device, dtype=x.dtype)

@@ -210,11 +210,10 @@ class WeightAverage(Callback):
             n = self.steps_
             weight = 1.0 if n == 1 else 1.0 - min(self.decay, (1.0 + n) / (10.0 + n))
             with torch.no_grad():
-                for average, param in zip(self.average_, self._params):
-                    if weight == 1.0:
-                        average.copy_(param)
-                    else:
-                        average.lerp_(param, weight)
+                if weight == 1.0:
+                    torch._foreach_copy_(self.average_, self._params)
+                else:
+                    torch._foreach_lerp_(self.average_, self._params, weight)
 
     def on_train_end(self, net, **kwargs):
         with torch.no_grad():

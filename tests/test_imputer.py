@@ -248,6 +248,27 @@ def test_encoder_sizes_on_a_model_without_them_are_refused_by_name(model, name):
         HeterogeneousVAEImputer(model=model, max_epochs=1, **{name: 2}).fit(masked)
 
 
+@pytest.mark.parametrize("validation_fraction", [0.0, 0.2])
+def test_training_encodes_the_table_once_and_imputes_as_when_every_batch_encodes_its_rows(
+        monkeypatch, validation_fraction):
+    from heterovae import imputer as imputer_module
+    from heterovae.vae import HeterogeneousVAE
+
+    _, masked, _ = _table()
+    calls = []
+    encodings = HeterogeneousVAE.encodings
+    monkeypatch.setattr(HeterogeneousVAE, "encodings", lambda self, *a: calls.append(1) or encodings(self, *a))
+    params = dict(max_epochs=3, validation_fraction=validation_fraction, random_state=0)
+    once = HeterogeneousVAEImputer(**params).fit(masked)
+    assert len(calls) == 1
+    # over the memory budget, every batch encodes its rows: the same training
+    monkeypatch.setattr(imputer_module, "_ENCODINGS_MAX_BYTES", 0)
+    per_batch = HeterogeneousVAEImputer(**params).fit(masked)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(once.transform(masked), per_batch.transform(masked))
+    assert once.history_[-1, "train_loss"] == per_batch.history_[-1, "train_loss"]
+
+
 def test_the_default_vae_has_the_skip_and_the_other_models_do_not():
     _, masked, _ = _table()
     assert HeterogeneousVAEImputer(max_epochs=0).fit(masked).module_.decoder_skip

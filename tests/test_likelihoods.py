@@ -143,6 +143,24 @@ def test_encode_zeroes_missing_cells_and_has_declared_width(kind):
     assert torch.all(torch.isfinite(enc))
 
 
+@pytest.mark.parametrize("kind", list(LIKELIHOODS))
+def test_encoding_under_a_mask_is_the_full_encoding_with_the_hidden_columns_blocks_zeroed(kind):
+    # the contract that lets a model encode the training table once per fit
+    lik, _, x, _ = _setup(kind)
+    widths = lik.encoding_widths
+    assert len(widths) == n and sum(widths) == lik.encoding_dim
+    observed = torch.as_tensor(np.random.default_rng(1).random((N, n)) < 0.6)
+    full = lik.encode(x, torch.ones_like(observed))
+    blocks = torch.split(lik.encode(x, observed), widths, dim=1)
+    for j, (block, full_block) in enumerate(zip(blocks, torch.split(full, widths, dim=1))):
+        expected = torch.where(observed[:, j:j + 1], full_block, torch.zeros_like(full_block))
+        torch.testing.assert_close(block, expected, rtol=0, atol=0)
+        # each block reads its own column only
+        other = x.clone()
+        other[:, [k for k in range(n) if k != j]] = x[torch.arange(N - 1, -1, -1)][:, [k for k in range(n) if k != j]]
+        torch.testing.assert_close(torch.split(lik.encode(other, observed), widths, dim=1)[j], block, rtol=0, atol=0)
+
+
 def test_scaling_statistics_come_from_observed_cells_only():
     x = np.array([[1.0], [3.0], [np.nan], [1000.0]])
     lik = make_likelihood("real", 1).double().fit(x[:2])

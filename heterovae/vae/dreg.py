@@ -75,8 +75,8 @@ class DReG(IWAE):
         params = {name: p.detach() for name, p in self.decoder.named_parameters()}
         return functional_call(self.decoder, params, (z,))
 
-    def forward(self, x: torch.Tensor, observed: torch.Tensor,
-                seen: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, observed: torch.Tensor, seen: Optional[torch.Tensor] = None,
+                encoded: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """The IWAE loss value, with the DReG gradient.
 
         ``loss`` has the value of minus the K-sample bound (as
@@ -84,7 +84,7 @@ class DReG(IWAE):
         ``column_nll`` and ``kl`` diagnostics are IWAE's.
         """
         x = self.prepare(x, observed)
-        loc, scale = self.encode(x, self._encoder_mask(observed, seen))
+        loc, scale = self.encode(x, self._encoder_mask(observed, seen), encoded)
         eps = torch.randn((self.n_importance_samples, *loc.shape), device=loc.device, dtype=loc.dtype)
         z = loc + scale * eps
 

@@ -184,9 +184,9 @@ class HIVAE(MixedTableModel):
                                                       self.temperature_min)
 
     # ------------------------------------------------------------ networks
-    def encode_s(self, x: torch.Tensor, observed: torch.Tensor):
+    def encode_s(self, x: torch.Tensor, observed: torch.Tensor, encoded: Optional[torch.Tensor] = None):
         """Normalised encoder input and the logits of ``q(s | x)``."""
-        inputs = self.column_encodings(x, observed)
+        inputs = self.column_encodings(x, observed, encoded)
         return inputs, self.encoder_s(inputs)
 
     def encode_z(self, inputs: torch.Tensor, s: torch.Tensor):
@@ -228,16 +228,18 @@ class HIVAE(MixedTableModel):
         return self._to_columns([point_estimate(lik, r, how, HIVAE_AUTO_POINT) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
 
     # ------------------------------------------------------------ objective
-    def forward(self, x: torch.Tensor, observed: torch.Tensor,
-                seen: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, observed: torch.Tensor, seen: Optional[torch.Tensor] = None,
+                encoded: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Minus the masked ELBO per row, averaged over the batch.
+
+        ``seen`` and ``encoded`` as in :meth:`HeterogeneousVAE.forward`.
 
         Returns ``loss``, ``column_nll`` (per column, detached), ``kl`` (both
         KL terms) and, separately, ``kl_z`` and ``kl_s``. In evaluation mode
         ``s`` is the mode of ``q(s | x)`` rather than a relaxed sample.
         """
         x = self.prepare(x, observed)
-        inputs, s_logits = self.encode_s(x, self._encoder_mask(observed, seen))
+        inputs, s_logits = self.encode_s(x, self._encoder_mask(observed, seen), encoded)
         if self.training:
             s = F.gumbel_softmax(s_logits, tau=self.temperature, hard=False)
         else:

@@ -143,9 +143,9 @@ class IWAE(HeterogeneousVAE):
         return {"latent_dim": max(2, n_columns), "hidden_dim": 100, "batch_size": 128, "lr": 1e-3}
 
     # ------------------------------------------------------------ pieces
-    def _proposal(self, x, encoder_observed, n_samples, generator=None):
+    def _proposal(self, x, encoder_observed, n_samples, generator=None, encoded=None):
         """``z [K, N, d]``, ``log p(z)`` and ``log q(z | x)`` ``[K, N]`` for K reparameterised draws."""
-        loc, scale = self.encode(x, encoder_observed)
+        loc, scale = self.encode(x, encoder_observed, encoded)
         eps = torch.randn((n_samples, *loc.shape), generator=generator, device=loc.device, dtype=loc.dtype)
         z = loc + scale * eps
         log_pz = (-0.5 * z**2 - 0.5 * _LOG_2PI).sum(-1)
@@ -162,9 +162,11 @@ class IWAE(HeterogeneousVAE):
         return raw, torch.softmax(log_w, dim=0)
 
     # ------------------------------------------------------------ objective
-    def forward(self, x: torch.Tensor, observed: torch.Tensor,
-                seen: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, observed: torch.Tensor, seen: Optional[torch.Tensor] = None,
+                encoded: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Training objective: minus the masked K-sample bound per row, averaged over the batch.
+
+        ``seen`` and ``encoded`` as in :meth:`HeterogeneousVAE.forward`.
 
         ``column_nll`` is each column's importance-weighted negative
         log-likelihood ``-sum_k w_k log p(x_d | z_k)`` and ``kl`` the weighted
@@ -173,7 +175,8 @@ class IWAE(HeterogeneousVAE):
         sum by the weights' entropy term.
         """
         x = self.prepare(x, observed)
-        z, log_pz, log_qz = self._proposal(x, self._encoder_mask(observed, seen), self.n_importance_samples)
+        z, log_pz, log_qz = self._proposal(x, self._encoder_mask(observed, seen), self.n_importance_samples,
+                                           encoded=encoded)
         log_lik = self.log_likelihood(self.decode(z), x) * observed  # [K, N, D]
         log_w = log_lik.sum(-1) + log_pz - log_qz
         bound = torch.logsumexp(log_w, dim=0) - math.log(self.n_importance_samples)

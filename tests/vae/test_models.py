@@ -517,3 +517,28 @@ def test_a_fixed_mask_replaces_cell_dropout_in_training_mode(name):
     with_dropout = dropping(x, observed)["column_nll"]
     torch.testing.assert_close(with_mask, without_dropout)
     assert not torch.allclose(with_mask, with_dropout)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_encodings_computed_once_give_the_same_loss_and_gradients_as_encoding_every_batch(name):
+    # the imputer passes `encoded` (the training table encoded once, with every observed cell);
+    # each step's cell dropout must then mask it exactly as encoding the step's rows would
+    x, observed = _tensors(_data())
+    model = _model(MODELS[name], cell_dropout=0.4).train()
+    encoded = model.encodings(x, observed)
+    assert encoded.shape == (len(x), model.encoding_owner.numel()) and not encoded.requires_grad
+    torch.manual_seed(5)
+    per_batch = model(x, observed)
+    grads_per_batch = _grads(model, per_batch["loss"])
+    torch.manual_seed(5)
+    once = model(x, observed, encoded=encoded)
+    grads_once = _grads(model, once["loss"])
+    torch.testing.assert_close(once["loss"], per_batch["loss"], rtol=0, atol=0)
+    torch.testing.assert_close(once["column_nll"], per_batch["column_nll"], rtol=0, atol=0)
+    assert grads_once.keys() == grads_per_batch.keys()
+    for key in grads_once:
+        torch.testing.assert_close(grads_once[key], grads_per_batch[key], rtol=0, atol=0)
+    # a row subset (a batch) of the encodings serves that subset of rows
+    rows = torch.arange(5, 25)
+    torch.testing.assert_close(model.column_encodings(model.prepare(x[rows], observed[rows]), observed[rows]),
+                               model.column_encodings(None, observed[rows], encoded[rows]), rtol=0, atol=0)
