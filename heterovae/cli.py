@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--model", default="vae", help="model variant (default: vae)")
     imp.add_argument("--moo", default=None, help="multi-objective method(s), e.g. 'imtlg,pcgrad' (default: none)")
     imp.add_argument("--epochs", type=_epochs, default="auto",
-                     help="training epochs, or 'auto': about 4,000 steps for the vae model (default: auto)")
+                     help="training epochs, or 'auto': about 4,000 steps, 48 to 200 epochs, for the vae model (default: auto)")
     imp.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     imp.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     imp.add_argument("--verbose", type=int, default=0, help="1 prints one line per epoch")

@@ -213,11 +213,13 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     max_epochs : int or "auto", default="auto"
         Passes over the training rows. ``"auto"`` is the model's default
         training length: for vae as many epochs as make about 4,000 steps,
-        at most 200 (wine's 5,200 rows in batches of 256: 191 epochs; 8,000
-        rows: 125; 43,000 rows: 24; 2,000 rows: 200), because on tables of
-        thousands of rows the error follows the number of steps rather than
-        of epochs, while small tables overfit with many epochs
-        (docs/imputer.rst); 100 epochs for the other models. The number
+        at least 48 and at most 200 (wine's 5,200 rows in batches of 256:
+        191 epochs; 8,000 rows: 125; 2,000 rows: 200; 43,000 rows: 48, which
+        are 8,100 steps), because on tables of thousands of rows the error
+        follows the number of steps rather than of epochs, while small
+        tables overfit with many epochs and tables of tens of thousands of
+        rows want more than 24 passes (docs/imputer.rst); 100 epochs for the
+        other models. The number
         used is ``n_epochs_``.
     batch_size : int or None, default=None
         Rows per training step; ``None`` is the model's default: 256 for
@@ -422,7 +424,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
 
     def _n_epochs(self, n_rows):
         """``max_epochs``; for ``"auto"`` the epochs that make the model's default number of steps on
-        ``n_rows`` rows, at most its default number of epochs."""
+        ``n_rows`` rows, within its default least and most epochs."""
         if self.max_epochs != "auto":
             return self.max_epochs
         defaults = MODELS[self.model].default_sizes(len(self.specs_))
@@ -430,7 +432,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         if "steps" not in defaults:
             return epochs
         n_train = n_rows - _FractionSplit.n_valid(self.validation_fraction, n_rows)
-        return min(epochs, epochs_for_steps(defaults["steps"], n_train, self._batch_size()))
+        by_steps = epochs_for_steps(defaults["steps"], n_train, self._batch_size())
+        return min(epochs, max(defaults.get("min_epochs", 1), by_steps))
 
     def _to_tensors(self, values):
         """Encoded values ([N, D], NaN = missing) as (x, observed) tensors on the device."""

@@ -46,7 +46,7 @@ def _with_defaults(monkeypatch, **training):
 
 @pytest.fixture
 def six_steps(monkeypatch):
-    _with_defaults(monkeypatch, steps=6, epochs=50)
+    _with_defaults(monkeypatch, steps=6, min_epochs=1, epochs=50)
 
 
 @pytest.mark.parametrize("validation_fraction,expected", [(0.0, 2), (0.5, 3)])
@@ -67,11 +67,23 @@ def test_auto_stops_at_the_models_epochs_when_the_steps_would_need_more(monkeypa
     assert imp.n_epochs_ == 4 == len(imp.history_)
 
 
-def test_auto_is_the_default_and_vae_defaults_to_4000_steps_within_200_epochs():
+def test_auto_trains_at_least_the_models_least_epochs_when_the_steps_take_fewer(monkeypatch):
+    # 120 rows in batches of 40 make 3 steps an epoch: 6 steps are 2 epochs, raised to 5
+    _with_defaults(monkeypatch, steps=6, min_epochs=5, epochs=50)
+    imp = HeterogeneousVAEImputer(hidden_dim=8, batch_size=40, random_state=0).fit(_table())
+    assert imp.n_epochs_ == 5 == len(imp.history_)
+    # the most epochs win over the least
+    _with_defaults(monkeypatch, steps=6, min_epochs=5, epochs=4)
+    assert HeterogeneousVAEImputer(hidden_dim=8, batch_size=40, random_state=0).fit(_table()).n_epochs_ == 4
+
+
+def test_auto_is_the_default_and_vae_defaults_to_4000_steps_within_48_to_200_epochs():
     imp = HeterogeneousVAEImputer()
     assert imp.max_epochs == "auto"
     defaults = HeterogeneousVAE.default_sizes(5)
-    assert (defaults["steps"], defaults["epochs"]) == (4000, 200)
+    assert (defaults["steps"], defaults["min_epochs"], defaults["epochs"]) == (4000, 48, 200)
+    # where the rule switches: 4,000 steps are 48 epochs of 84 batches of 256 rows
+    assert epochs_for_steps(4000, 84 * 256, 256) == 48
 
 
 def test_auto_is_100_epochs_for_models_without_a_default_number_of_steps():

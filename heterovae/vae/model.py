@@ -79,7 +79,7 @@ class MixedTableModel(nn.Module):
         Optional keys: ``decoder_skip``; ``epochs``, the training length of
         the imputer's ``max_epochs="auto"`` (100 when absent); ``steps``, a
         number of steps that ``"auto"`` turns into epochs on the table at
-        hand, at most ``epochs``.
+        hand, at least ``min_epochs`` (1 when absent) and at most ``epochs``.
         """
         raise NotImplementedError
 
@@ -231,7 +231,7 @@ class HeterogeneousVAE(MixedTableModel):
     @staticmethod
     def default_sizes(n_columns: int) -> Dict[str, float]:
         """As many latent dimensions as columns (at least 2), hidden width 200, batches of 256, lr 2e-3,
-        4,000 steps but at most 200 epochs.
+        4,000 steps but at least 48 and at most 200 epochs.
 
         The paper used half as many latent dimensions, width 50, batches of
         128 and lr 1e-3. On the imputation benchmark (docs/imputer.rst)
@@ -248,13 +248,17 @@ class HeterogeneousVAE(MixedTableModel):
         epochs, long training overfits (adult 0.2453 at 100 epochs, 0.2534
         at 200, 0.2682 at 572), hence the cap of 200 epochs. The imputer's
         ``max_epochs="auto"`` turns ``"steps"`` into epochs, at most
-        ``"epochs"``. An encoder of two layers of 100 behind the skip was
+        ``"epochs"``. Above about 21,000 training rows 4,000 steps are fewer
+        than 48 epochs, too few: on the whole tables 48 epochs lowered the
+        error of diamonds (0.1884 to 0.1820; 0.2041 to 0.1942 with seed 1),
+        bank (0.1805 to 0.1771) and credit (0.1129 to 0.1124), hence
+        ``"min_epochs"``. An encoder of two layers of 100 behind the skip was
         as accurate on 8,000-row tables and 7-19 % faster a step, but
         worse on the whole diamonds table (0.2002 against 0.1884), so the
         encoder keeps the decoder's sizes (docs/imputer.rst).
         """
         return {"latent_dim": max(2, n_columns), "hidden_dim": 200, "batch_size": 256, "lr": 2e-3,
-                "decoder_skip": True, "steps": 4000, "epochs": 200}
+                "decoder_skip": True, "steps": 4000, "min_epochs": 48, "epochs": 200}
 
     @property
     def aggregator(self):
