@@ -109,8 +109,7 @@ class MixedTableModel(nn.Module):
         :meth:`heterovae.likelihoods.Likelihood.encode`).
         """
         if encoded is not None:
-            return torch.where(observed[..., self.encoding_owner], encoded, torch.zeros((), dtype=encoded.dtype,
-                                                                                       device=encoded.device))
+            return torch.where(observed[..., self.encoding_owner], encoded, encoded.new_zeros(()))
         parts = [lik.encode(xg, og) for lik, xg, og in zip(self.likelihoods, self._by_group(x), self._by_group(observed))]
         return torch.cat(parts, dim=-1)
 
