@@ -585,7 +585,11 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
         if y is None:
             return self._fit(X, y)
         try:
-            Y = np.asarray(y, dtype=np.float64)
+            Y = np.asarray(y)
+            if np.iscomplexobj(Y):
+                # the cast below would drop the imaginary parts with only a warning
+                raise ValueError("Complex data not supported")
+            Y = Y.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"Y must be numeric for a regressor: {exc}") from exc
         return self._fit(X, Y)

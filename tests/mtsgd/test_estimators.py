@@ -2,6 +2,8 @@
 
 import pickle
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -241,6 +243,10 @@ def test_regressor_rejects_bad_targets():
         MTSGDRegressor(max_epochs=1).fit(X, np.array(["a"] * 10))
     with pytest.raises(ValueError, match="NaN|infinity"):
         MTSGDRegressor(max_epochs=1).fit(X, np.full(10, np.nan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, not cast with a ComplexWarning
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            MTSGDRegressor(max_epochs=1).fit(X, np.arange(10) + 1j)
 
 
 @pytest.mark.parametrize("space", ["params", "outputs"])
