@@ -484,7 +484,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         devices = [torch.device(self._device).index or 0] if self._device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(seed)
-            module = build_model(self.model, **self._module_kwargs()).fit_scaling(values)
+            module = build_model(self.model, **self._module_kwargs()).fit_scaling(values).to(self._device)
             self.n_epochs_ = self._n_epochs(len(values))
             x, observed = self._to_tensors(values)
             batches = torch.Generator().manual_seed(seed + 1)
@@ -518,7 +518,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         data = {"x": x, "observed": observed}
         width = int(module.encoding_owner.numel())
         if x.shape[0] * width * x.element_size() <= _ENCODINGS_MAX_BYTES:
-            data["encoded"] = module.to(x.device).encodings(x, observed)
+            data["encoded"] = module.encodings(x, observed)
         return data
 
     @staticmethod

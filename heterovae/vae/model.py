@@ -68,9 +68,10 @@ class MixedTableModel(nn.Module):
         self.group_order = [d for cols in columns for d in cols]
         self.register_buffer("inverse_order", torch.as_tensor(np.argsort(self.group_order)), persistent=False)
         self.register_buffer("fill", torch.zeros(self.n_columns))
-        owner = [d for lik, cols in zip(groups, columns) for d, w in zip(cols, lik.encoding_widths) for _ in range(w)]
+        widths = [w for lik in groups for w in lik.encoding_widths]
         #: the column of every entry of :meth:`column_encodings`
-        self.register_buffer("encoding_owner", torch.as_tensor(owner, dtype=torch.long), persistent=False)
+        self.register_buffer("encoding_owner", torch.repeat_interleave(torch.as_tensor(self.group_order),
+                                                                       torch.as_tensor(widths)), persistent=False)
 
     @staticmethod
     def default_sizes(n_columns: int) -> Dict[str, float]:
