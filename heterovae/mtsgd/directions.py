@@ -64,6 +64,12 @@ def _check_terms(gram, repulsion, scores, multi: bool):
     for name, t in (("gram", gram), ("repulsion", repulsion), ("scores", scores)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if len({gram.dtype, repulsion.dtype, scores.dtype}) > 1:
+        raise TypeError(
+            "gram, repulsion and scores must share one dtype, got "
+            f"{gram.dtype}, {repulsion.dtype} and {scores.dtype}: compute the kernel terms "
+            "on particles of the scores' dtype"
+        )
     if repulsion.ndim != 2:
         raise ValueError(
             f"repulsion must have shape (M, P), got shape {tuple(repulsion.shape)}"

@@ -10,8 +10,10 @@ for the classifier, the mean of the predicted means for the regressor.
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -53,6 +55,62 @@ def _as_tensor(array):
     if not array.flags.writeable:
         array = array.copy()
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _target_columns(y):
+    """``y`` as a list of 1-D arrays, one per output, each with its own dtype.
+
+    A DataFrame's columns keep their own dtypes (``to_numpy()`` of a frame
+    with a bool and a str column would make one object array, in which the
+    outputs' labels are compared with each other); pandas' nullable dtypes
+    become their numpy dtype when nothing is missing. Returns the columns
+    and whether ``y`` was 2-D.
+    """
+    if hasattr(y, "iloc"):
+        frame = y.to_frame() if y.ndim == 1 else y
+        columns = []
+        for k in range(frame.shape[1]):
+            col = frame.iloc[:, k]
+            numpy_dtype = getattr(col.dtype, "numpy_dtype", None)
+            if numpy_dtype is not None and not col.isna().any():
+                columns.append(col.to_numpy(dtype=numpy_dtype))
+            else:
+                columns.append(col.to_numpy())
+        return columns, y.ndim == 2
+    Y = np.asarray(y)
+    if Y.ndim not in (1, 2):
+        raise ValueError(f"Y must be 1-D (one output) or 2-D (n_samples, n_outputs); got shape {Y.shape}.")
+    return ([Y] if Y.ndim == 1 else [Y[:, k] for k in range(Y.shape[1])]), Y.ndim == 2
+
+
+def _warn_if_identical(networks):
+    """Particles that start equal feel no repulsion and stay (almost) equal."""
+    if len(networks) < 2:
+        return
+    first, second = (list(n.backbone.parameters()) for n in networks[:2])
+    if all(torch.equal(a, b) for a, b in zip(first, second)):
+        warnings.warn(
+            "the particles' backbones start with identical parameters: the module's "
+            "reset_parameters() does not re-initialise all of them (e.g. a bare nn.Parameter), "
+            "so the ensemble has little diversity. Pass a module class or a factory that "
+            "initialises each copy instead of an instance.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _check_vectorisable(ensemble, example):
+    """Run the particles once, vectorised, so that a module torch.func.vmap cannot batch fails
+    here with a message rather than in the first training step with torch's."""
+    try:
+        with torch.no_grad():
+            ensemble.forward(example, train=False)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise ValueError(
+            f"the module ({type(ensemble.template.backbone).__name__}) cannot be evaluated for all "
+            "particles at once with torch.func.vmap, which the ensemble needs (recurrent layers "
+            f"such as nn.GRU or nn.LSTM, for example, have no batching rule): {exc}"
+        ) from exc
 
 
 def _reset_parameters(module):
@@ -133,8 +191,13 @@ class _BaseMTSGD(BaseEstimator):
         return {"multioutput": True, "requires_y": True}
 
     # ------------------------------------------------------ subclass API
-    def _encode_targets(self, Y):
-        """Return (codes or values as a torch-ready array [n, K], head sizes)."""
+    def _encode_targets(self, columns, multi_output):
+        """Targets from the outputs' label columns (1-D arrays, one per output).
+
+        Returns the torch-ready array ``[n, K]`` (codes or values), the head
+        sizes and the fitted attributes it derives (e.g. ``classes_``), which
+        are set only once training has succeeded.
+        """
         raise NotImplementedError
 
     def _task_losses(self, outputs, targets):
@@ -200,21 +263,20 @@ class _BaseMTSGD(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
+        # A failed refit must not leave the previous model half-updated
+        # (predicting with the old ensemble under the new output layout).
+        for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]:
+            delattr(self, name)
         X = self._validate_X(X, reset=True)
         # validate_data cannot check Y with allow_nd X, so Y is checked here.
-        Y = np.asarray(Y) if not hasattr(Y, "iloc") else Y.to_numpy()
-        if Y.ndim not in (1, 2):
-            raise ValueError(f"Y must be 1-D (one output) or 2-D (n_samples, n_outputs); got shape {Y.shape}.")
-        if Y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"X and Y have inconsistent numbers of samples: {X.shape[0]} and {Y.shape[0]}."
-            )
-        if Y.ndim == 2 and Y.shape[1] == 0:
+        columns, multi_output = _target_columns(Y)
+        if not columns:
             raise ValueError("Y has no output columns.")
-        self._multi_output = Y.ndim == 2
-        Y2 = Y.reshape(Y.shape[0], -1)
-        targets, head_sizes = self._encode_targets(Y2)
-        self.n_outputs_ = Y2.shape[1]
+        if len(columns[0]) != X.shape[0]:
+            raise ValueError(
+                f"X and Y have inconsistent numbers of samples: {X.shape[0]} and {len(columns[0])}."
+            )
+        targets, head_sizes, fitted = self._encode_targets(columns, multi_output)
 
         device = resolve_device(self.device)
         self.device_ = str(device)
@@ -243,7 +305,9 @@ class _BaseMTSGD(BaseEstimator):
                 if width is None:
                     width = infer_feature_width(backbone, X_t[:2].cpu())
                 networks.append(MultiHeadNetwork(backbone, width, head_sizes))
+            _warn_if_identical(networks)
             ensemble = ParticleEnsemble(networks, device)
+            _check_vectorisable(ensemble, X_t[:2])
             optim = opt_class(ensemble.all_parameters(), lr=self.lr)
 
             n = X.shape[0]
@@ -257,8 +321,8 @@ class _BaseMTSGD(BaseEstimator):
             step = 0
             for epoch in range(self.max_epochs):
                 order = torch.randperm(n, generator=generator).to(device)
-                epoch_loss = torch.zeros(self.n_outputs_, device=device)
-                epoch_w = torch.zeros(self.n_outputs_)
+                epoch_loss = torch.zeros(len(columns), device=device)
+                epoch_w = torch.zeros(len(columns))
                 for b in range(n_batches):
                     idx = order[b * batch : (b + 1) * batch]
                     features, outputs = ensemble.forward(X_t[idx], train=True)
@@ -295,6 +359,10 @@ class _BaseMTSGD(BaseEstimator):
                     )
         for t in ensemble.all_parameters():
             t.grad = None
+        self._multi_output = multi_output
+        self.n_outputs_ = len(columns)
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.ensemble_ = ensemble
         self.loss_curve_ = np.asarray(loss_curve)
         self.task_weights_ = np.asarray(weight_curve)
@@ -348,8 +416,10 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
         re-initialised with its submodules' ``reset_parameters()``; a class
         or factory is called once per particle. The heads' input width is
         found by a dry forward pass on two rows of ``X`` (the output is
-        flattened after the batch axis). Modules with running statistics
-        (BatchNorm) are not supported by the vectorised forward pass.
+        flattened after the batch axis). The particles run together under
+        :func:`torch.func.vmap`, so the module must be one vmap can batch
+        (recurrent layers such as ``nn.GRU`` are not; the fit says so before
+        training). BatchNorm keeps running statistics per particle.
     hidden_sizes : sequence of int, default=(100,)
         Hidden layer widths of the default MLP (ignored with ``module``).
     n_particles : int, default=5
@@ -443,22 +513,24 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
     [(2, 2), (2, 2)]
     """
 
-    def _encode_targets(self, Y):
-        check_classification_targets(Y if self._multi_output else Y[:, 0])
-        classes, codes, sizes = [], [], []
-        for k in range(Y.shape[1]):
-            labels, inverse = np.unique(Y[:, k], return_inverse=True)
-            if labels.size < 2:
+    def _encode_targets(self, columns, multi_output):
+        classes, codes = [], []
+        for k, labels in enumerate(columns):
+            # each output on its own: a bool output and a str output are fine
+            # together, but their labels cannot be sorted into one set
+            if pd.isna(labels).any():
+                raise ValueError(f"output {k} of Y has missing labels; a classifier needs a label for every row.")
+            check_classification_targets(labels)
+            values, inverse = np.unique(labels, return_inverse=True)
+            if values.size < 2:
                 raise ValueError(
-                    f"output {k} of Y has only one class ({labels[0]!r}); a classifier "
+                    f"output {k} of Y has only one class ({values[0]!r}); a classifier "
                     "needs at least 2 classes per output."
                 )
-            classes.append(labels)
+            classes.append(values)
             codes.append(inverse.reshape(-1))
-            sizes.append(labels.size)
-        self.classes_ = classes if self._multi_output else classes[0]
-        self._classes_list = classes
-        return np.stack(codes, axis=1).astype(np.int64), sizes
+        fitted = {"classes_": classes if multi_output else classes[0], "_classes_list": classes}
+        return np.stack(codes, axis=1).astype(np.int64), [c.size for c in classes], fitted
 
     def _task_losses(self, outputs, targets):
         losses = []
@@ -555,15 +627,15 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
         As in :class:`MTSGDClassifier`.
     """
 
-    def _encode_targets(self, Y):
-        Y = np.asarray(Y, dtype=np.float64)
+    def _encode_targets(self, columns, multi_output):
+        Y = np.stack(columns, axis=1).astype(np.float64)
         if not np.all(np.isfinite(Y)):
             raise ValueError("Y contains NaN or infinite values.")
-        self.y_mean_ = Y.mean(axis=0)
+        mean = Y.mean(axis=0)
         scale = Y.std(axis=0)
-        self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        Z = (Y - self.y_mean_) / self.y_scale_
-        return Z.astype(np.float32), [1] * Y.shape[1]
+        scale = np.where(scale > 0, scale, 1.0)
+        Z = (Y - mean) / scale
+        return Z.astype(np.float32), [1] * Y.shape[1], {"y_mean_": mean, "y_scale_": scale}
 
     def _task_losses(self, outputs, targets):
         return torch.stack(

@@ -30,6 +30,8 @@ renormalised, so it lies exactly on the simplex.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import quadprog
 import torch
@@ -120,9 +122,9 @@ def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-5):
     >>> simplex_min_norm(g @ g.T)
     array([0.5, 0.5])
     """
-    if not (isinstance(ridge, (int, float)) and ridge > 0):
+    if isinstance(ridge, bool) or not (isinstance(ridge, numbers.Real) and ridge > 0):
         raise ValueError(f"ridge must be a positive float, got {ridge!r}")
-    if not (isinstance(psd_tol, (int, float)) and psd_tol >= 0):
+    if isinstance(psd_tol, bool) or not (isinstance(psd_tol, numbers.Real) and psd_tol >= 0):
         raise ValueError(f"psd_tol must be a non-negative float, got {psd_tol!r}")
     is_tensor = isinstance(U, torch.Tensor)
     u = U.detach().cpu().double().numpy() if is_tensor else np.asarray(U, dtype=float)

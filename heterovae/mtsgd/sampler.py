@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -129,9 +130,9 @@ class MultiTargetSampler(nn.Module):
             x = x.to(device)
         self.particles = nn.Parameter(x.clone())
 
-        if not (isinstance(lr, (int, float)) and lr > 0):
+        if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and lr > 0):
             raise ValueError(f"lr must be a positive float, got {lr!r}")
-        self.lr = lr
+        self.lr = float(lr)
         if optimizer is None:
             self.optimizer = None
         else:
@@ -174,6 +175,10 @@ class MultiTargetSampler(nn.Module):
                         "(its output does not require grad)"
                     )
                 (g,) = torch.autograd.grad(lp.sum(), x)
+            if not torch.isfinite(lp).all():
+                # a NaN density with finite gradients would move the particles
+                # to where the target is undefined, without a word
+                raise ValueError(f"log_probs[{k}] returned NaN or infinite values at the particles")
             if not torch.isfinite(g).all():
                 raise ValueError(
                     f"the score of log_probs[{k}] has NaN or infinite entries"
@@ -213,9 +218,9 @@ class MultiTargetSampler(nn.Module):
 
     def run(self, n_steps: int, callback: Optional[Callable] = None):
         """Take ``n_steps`` steps; ``callback(self, i)`` after each. Returns ``self``."""
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 0:
             raise ValueError(f"n_steps must be a non-negative int, got {n_steps!r}")
-        for i in range(n_steps):
+        for i in range(int(n_steps)):
             self.step()
             if callback is not None:
                 callback(self, i)

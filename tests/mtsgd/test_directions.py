@@ -208,3 +208,10 @@ def test_unknown_method():
 def test_bad_terms_are_rejected(gram, repulsion, scores, match):
     with pytest.raises(ValueError, match=match):
         stein_gram_from_terms(gram, repulsion, scores)
+
+
+def test_mixed_dtypes_are_named():
+    particles = torch.randn(4, 3, dtype=torch.float64)
+    scores = torch.randn(2, 4, 3, dtype=torch.float32)
+    with pytest.raises(TypeError, match="share one dtype"):
+        mtsgd_direction(particles, scores)

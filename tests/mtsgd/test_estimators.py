@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -329,3 +330,96 @@ def test_pandas_inputs(data):
     np.testing.assert_array_equal(
         clf.predict(Xdf), MTSGDClassifier(random_state=0, **FAST).fit(X, Y).predict(X)
     )
+
+
+def test_dataframe_outputs_keep_their_own_label_types(data):
+    """Each output is encoded on its own: a bool, an int, a str, a nullable and a
+    categorical output fit together, and a frame fits as its numpy columns do."""
+    pd = pytest.importorskip("pandas")
+    X, Y, y2 = data
+    sign = Y[:, 0] == "pos"
+    frames = [
+        pd.DataFrame({"sign": sign, "bucket": y2}),
+        pd.DataFrame({"sign": sign, "bucket": Y[:, 1]}),
+        pd.DataFrame({"sign": sign.astype(int), "bucket": y2}, dtype="Int64"),
+        pd.DataFrame({"sign": pd.array(sign, dtype="boolean"), "bucket": pd.Categorical(Y[:, 1])}),
+    ]
+    for frame in frames:
+        clf = MTSGDClassifier(random_state=0, **FAST).fit(X, frame)
+        assert [list(c) for c in clf.classes_] == [sorted(set(frame.iloc[:, k])) for k in range(2)]
+        assert clf.predict(X).shape == (len(X), 2)
+    # the same codes as an int array: the same fit
+    plain = MTSGDClassifier(random_state=0, **FAST).fit(X, np.stack([sign.astype(int), y2], axis=1))
+    from_frame = MTSGDClassifier(random_state=0, **FAST).fit(X, frames[0])
+    for a, b in zip(plain.predict_proba(X), from_frame.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+    missing = pd.DataFrame({"sign": pd.array([1, None] * 60, dtype="Int64"), "bucket": y2})
+    with pytest.raises(ValueError, match="output 0 of Y has missing labels"):
+        MTSGDClassifier(**FAST).fit(X, missing)
+
+
+def test_failed_refit_leaves_no_stale_model(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(**FAST).fit(X, Y)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.zeros(len(X), dtype=int))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    reg = MTSGDRegressor(**FAST).fit(X, X[:, :2])
+    with pytest.raises(ValueError, match="NaN"):
+        reg.fit(X[:, :3], np.full(len(X), np.nan))
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+
+
+class _Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 8, batch_first=True)
+
+    def forward(self, x):
+        return self.gru(x.unsqueeze(1))[0][:, -1]
+
+
+class _BareParameter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 8))
+
+    def forward(self, x):
+        return x @ self.weight
+
+
+def test_modules_the_ensemble_cannot_use_well_are_named(data):
+    X, Y, _ = data
+    with pytest.raises(ValueError, match=r"module \(_Recurrent\) cannot be evaluated .*vmap"):
+        MTSGDClassifier(_Recurrent, **FAST).fit(X, Y)
+    with pytest.warns(UserWarning, match="identical parameters"):
+        MTSGDClassifier(_BareParameter(), **FAST).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MTSGDClassifier(_BareParameter, **FAST).fit(X, Y)
+
+
+def test_batchnorm_keeps_running_statistics_per_particle():
+    """Stacked buffers under vmap update as each particle's own BatchNorm would."""
+    import copy
+
+    from heterovae.mtsgd.ensemble import MultiHeadNetwork, ParticleEnsemble
+
+    torch.manual_seed(0)
+    nets = [MultiHeadNetwork(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8)), 8, [2]) for _ in range(3)]
+    loop = copy.deepcopy(nets)
+    ensemble = ParticleEnsemble(nets, torch.device("cpu"))
+    for _ in range(2):
+        x = torch.randn(16, 4)
+        features, _ = ensemble.forward(x, train=True)
+        for m, net in enumerate(loop):
+            torch.testing.assert_close(features[m], net.train()(x)[0])
+    for m, net in enumerate(loop):
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            torch.testing.assert_close(ensemble.buffers[f"backbone.1.{name}"][m], getattr(net.backbone[1], name))
+    x = torch.randn(5, 4)
+    features, _ = ensemble.forward(x, train=False)
+    for m, net in enumerate(loop):
+        torch.testing.assert_close(features[m], net.eval()(x)[0])

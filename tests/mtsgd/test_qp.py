@@ -155,3 +155,10 @@ def test_bad_input_is_rejected(u, match):
 def test_bad_ridge_is_rejected():
     with pytest.raises(ValueError, match="ridge"):
         simplex_min_norm(np.eye(2), ridge=0.0)
+
+
+def test_numpy_scalar_ridge_is_a_number():
+    np.testing.assert_array_equal(simplex_min_norm(np.eye(2), ridge=np.float32(1e-8)),
+                                  simplex_min_norm(np.eye(2), ridge=1e-8))
+    with pytest.raises(ValueError, match="ridge"):
+        simplex_min_norm(np.eye(2), ridge=True)

@@ -205,6 +205,8 @@ def test_bad_construction(kwargs, err, match):
         (lambda x: x.sum(), r"log_probs\[1\] must return a tensor of shape \(M,\)"),
         (lambda x: torch.zeros(x.shape[0]), r"log_probs\[1\] is not differentiable"),
         (lambda x: x.sum(1).sqrt() * 0 + (x * float("inf")).sum(1), r"log_probs\[1\]"),
+        # finite gradients, undefined density: caught by the values
+        (lambda x: -(x**2).sum(1) + float("nan"), r"log_probs\[1\] returned NaN"),
     ],
 )
 def test_bad_target_is_named(bad, match):
@@ -227,6 +229,15 @@ def test_bad_n_steps():
     sampler = MultiTargetSampler(TOY_TARGETS, torch.zeros(3, 2))
     with pytest.raises(ValueError, match="n_steps"):
         sampler.run(-1)
+    with pytest.raises(ValueError, match="n_steps"):
+        sampler.run(2.0)
+
+
+def test_numpy_scalars_are_numbers():
+    x0 = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    plain = MultiTargetSampler(TOY_TARGETS, x0, lr=0.1).run(3)
+    numpy = MultiTargetSampler(TOY_TARGETS, x0, lr=np.float32(0.1)).run(np.int64(3))
+    torch.testing.assert_close(numpy.particles, plain.particles)
 
 
 @pytest.mark.cuda
