@@ -120,7 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
+        # OSError: an input or --data-types file that cannot be read
         print(f"heterovae: error: {exc}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Optional
@@ -67,6 +69,34 @@ def _check_2d(X):
                          "X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it is a single sample.")
 
 
+def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
+    """Per-column offsets subtracted in float64 before the model's float32.
+
+    A column whose magnitude dwarfs its spread (``1e9 + 20 z``) would lose its
+    detail in float32: a real column is centred on its training mean (the
+    Normal likelihood does not care where it is centred); a positive or count
+    column cannot be (its likelihood does), so it gets a warning. Other
+    columns get 0, and are modelled exactly as given.
+    """
+    offsets = np.zeros(values.shape[1])
+    for j, spec in enumerate(specs):
+        if spec.categories is not None:
+            continue
+        column = values[:, j]
+        spread = np.nanstd(column)
+        # float32 keeps 24 bits: its rounding error is about |v| * 2**-24
+        if not spread > 0 or np.nanmax(np.abs(column)) * 2.0**-24 <= 1e-4 * spread:
+            continue
+        if spec.kind == "real":
+            offsets[j] = np.nanmean(column)
+        else:
+            warnings.warn(f"column {spec.name!r} ({spec.kind}) varies by {spread:.3g} around values as large as "
+                          f"{np.nanmax(np.abs(column)):.3g}, finer than the model's float32 resolves; declare "
+                          f"it 'real' (likelihoods={{{spec.name!r}: 'real'}}) to have it centred",
+                          UserWarning, stacklevel=3)
+    return offsets
+
+
 class _FractionSplit:
     """skorch ``train_split``: hold out a seeded random fraction of rows.
 
@@ -89,6 +119,9 @@ class _FractionSplit:
 
     def __call__(self, dataset, y=None, **_):
         n = len(dataset)
+        if n - self.n_valid(self.fraction, n) < 2:
+            raise ValueError(f"validation_fraction={self.fraction} leaves {n - self.n_valid(self.fraction, n)} of "
+                             f"{n} rows to train on; training needs at least 2 (use validation_fraction=0)")
         g = torch.Generator().manual_seed(self.seed)
         order = torch.randperm(n, generator=g)
         n_valid = self.n_valid(self.fraction, n)
@@ -308,7 +341,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         "moo": [None, str, tuple, list],
         "moo_params": [None, dict],
         "moo_rescale": ["boolean"],
-        "likelihoods": [None, dict, list, tuple, str],
+        "likelihoods": [None, dict, list, tuple, str, os.PathLike],
         "latent_dim": [None, Interval(Integral, 1, None, closed="left")],
         "hidden_dim": [None, Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 0, None, closed="left")],
@@ -436,9 +469,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         return min(epochs, max(defaults.get("min_epochs", 1), by_steps))
 
     def _to_tensors(self, values):
-        """Encoded values ([N, D], NaN = missing) as (x, observed) tensors on the device."""
+        """Encoded values ([N, D], NaN = missing) as (x, observed) tensors on the device,
+        less the float32 offsets (:func:`_float32_offsets`)."""
         observed = ~np.isnan(values)
-        x = torch.as_tensor(np.nan_to_num(values), dtype=torch.float32, device=self._device)
+        x = torch.as_tensor(np.nan_to_num(values - self._offset), dtype=torch.float32, device=self._device)
         return x, torch.as_tensor(observed, device=self._device)
 
     def _tensors(self, X):
@@ -478,13 +512,14 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         # for heavy-tailed columns whose likelihood fits poorly)
         self._low = np.where(continuous, np.nanmin(values, axis=0), -np.inf)
         self._high = np.where(continuous, np.nanmax(values, axis=0), np.inf)
+        self._offset = _float32_offsets(values, self.specs_)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._seed = seed
         devices = [torch.device(self._device).index or 0] if self._device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(seed)
-            module = build_model(self.model, **self._module_kwargs()).fit_scaling(values).to(self._device)
+            module = build_model(self.model, **self._module_kwargs()).fit_scaling(values - self._offset).to(self._device)
             self.n_epochs_ = self._n_epochs(len(values))
             x, observed = self._to_tensors(values)
             batches = torch.Generator().manual_seed(seed + 1)
@@ -543,6 +578,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     def _predict_codes(self, x, observed, how, generator=None, n_draws=None):
         module = self.module_
         module.eval()
+        if len(x) == 0:
+            shape = (0, x.shape[1]) if n_draws is None else (n_draws, 0, x.shape[1])
+            return np.empty(shape, dtype=np.float64)
         out = []
         step = max(self.net_.batch_size, 4096)
         for start in range(0, len(x), step):
@@ -551,7 +589,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 out.append(module.sample(xb, ob, n_draws=n_draws, generator=generator))
             else:
                 out.append(module.impute(xb, ob, how=how))
-        return torch.cat(out, dim=-2).cpu().numpy().astype(np.float64)
+        return torch.cat(out, dim=-2).cpu().numpy().astype(np.float64) + self._offset
 
     def _generator(self, offset=0):
         device = self._device if self._device.startswith("cuda") else "cpu"
@@ -620,7 +658,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         with torch_threads(self.n_threads):
             codes = np.clip(self._predict_codes(x, observed & torch.as_tensor(~hide, device=x.device), how),
                             self._low, self._high)
-        truth = x.cpu().numpy().astype(np.float64)
+        truth = x.cpu().numpy().astype(np.float64) + self._offset
         errors = []
         for j, spec in enumerate(self.specs_):
             cells = hide[:, j]
@@ -647,6 +685,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         """
         check_is_fitted(self, "net_")
         x, observed = self._tensors(X)
+        if len(x) == 0:
+            raise ValueError("X has no rows; the log-likelihood per row is their mean")
         module = self.module_
         module.eval()
         g = self._generator(2)

@@ -70,6 +70,9 @@ class TableCodec:
                              f"{len(self.specs)} columns")
         if self.is_frame_ and isinstance(X, pd.DataFrame) and list(frame.columns) != self.columns_:
             missing = [c for c in self.columns_ if c not in set(frame.columns)]
+            if not missing:
+                raise ValueError(f"X has the columns seen at fit in another order: expected "
+                                 f"{self.columns_[:10]}, got {list(frame.columns)[:10]}")
             raise ValueError(f"X's columns differ from those seen at fit; missing: {missing[:5]}, "
                              f"got: {list(frame.columns)[:10]}")
         out = np.empty(frame.shape, dtype=np.float64)
@@ -159,16 +162,31 @@ class TableCodec:
 
     @staticmethod
     def _fill(col: pd.Series, missing: np.ndarray, filled, fit_dtype, spec) -> pd.Series:
+        """``col`` with its ``missing`` cells set to ``filled``; the observed cells are
+        copied as they are (never through floats, which would round integers above 2**53)."""
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            if spec.kind in DISCRETE_KINDS:
+                # the caller's categories may lack a label seen at fit (a test
+                # set converted with its own astype("category"))
+                new = [c for c in pd.unique(np.asarray(filled, dtype=object)) if c not in col.cat.categories]
+                out = col.cat.add_categories(new) if new else col.copy()
+                out[missing] = filled
+                return out
+            # a category column modelled as numbers (a likelihood override) is returned as numbers
+            col = pd.Series(col.astype(object).to_numpy(), index=col.index, name=col.name).infer_objects()
         dtype = col.dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            out = col.copy()
-            out[missing] = filled
-            return out
         target = _returned_dtype(fit_dtype, dtype)
         values = col.astype(object).to_numpy(copy=True)
-        values[missing] = filled
         if _rounds_estimates(fit_dtype, dtype, spec):
-            values = np.round(values.astype(np.float64))
+            observed = values[~missing]
+            if not all(float(v).is_integer() for v in observed if isinstance(v, (float, np.floating))):
+                warnings.warn(f"column {spec.name!r} was integer at fit but has non-integer values; it is "
+                              "returned as floats so that they stay as they are", UserWarning, stacklevel=4)
+                target = np.float64
+            else:
+                # draws (impute_with="sample", sample()) are not clipped to the training range
+                filled = np.clip(np.round(np.asarray(filled, dtype=np.float64)), *_float_bounds(target))
+        values[missing] = filled
         try:
             return pd.Series(values, index=col.index, name=col.name).astype(target)
         except (TypeError, ValueError):
@@ -180,6 +198,13 @@ class TableCodec:
         if original.dtype.kind in "fc":
             return result.to_numpy(dtype=original.dtype)
         return result.to_numpy()
+
+
+def _float_bounds(dtype):
+    """The extreme floats that an integer ``dtype`` (numpy or pandas nullable) holds."""
+    info = np.iinfo(getattr(pd.api.types.pandas_dtype(dtype), "numpy_dtype", dtype))
+    # float(2**63 - 1) rounds up to 2**63, which overflows int64
+    return float(info.min), float(np.nextafter(np.float64(info.max), -np.inf)) if info.bits == 64 else float(info.max)
 
 
 def _returned_dtype(fit_dtype, dtype):

@@ -45,3 +45,8 @@ def test_bad_type_override_is_a_clear_error(csv, tmp_path, capsys):
     path, _ = csv
     assert main(["impute", str(path), str(tmp_path / "o.csv"), "--type", "kids=gamma"]) == 2
     assert "kids" in capsys.readouterr().err
+
+
+def test_a_missing_input_file_is_a_clear_error(tmp_path, capsys):
+    assert main(["impute", str(tmp_path / "nope.csv"), str(tmp_path / "out.csv")]) == 2
+    assert "No such file" in capsys.readouterr().err

@@ -395,3 +395,99 @@ def test_lr_none_is_the_models_default_and_a_value_overrides_it(model, lr):
     fast = {**FAST, "max_epochs": 1}
     assert HeterogeneousVAEImputer(model=model, **fast).fit(masked).net_.lr == lr
     assert HeterogeneousVAEImputer(model=model, lr=5e-4, **fast).fit(masked).net_.lr == 5e-4
+
+
+def test_observed_integers_beyond_float_precision_come_back_exactly():
+    rng = np.random.default_rng(0)
+    big = pd.array(1_700_000_000_123_456_789 + 1000 * np.arange(40), dtype="Int64")
+    X = pd.DataFrame({"x": rng.normal(size=40), "ts": big})
+    X.loc[5, "ts"] = pd.NA
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the offset warning of a huge count column
+        out = HeterogeneousVAEImputer(**FAST).fit_transform(X)
+    assert out["ts"].dtype == "Int64" and not out["ts"].isna().any()
+    kept = X["ts"].notna()
+    assert out["ts"][kept].tolist() == X["ts"][kept].tolist()  # as Python ints, no float round trip
+
+
+def test_non_integer_observed_values_in_an_integer_column_are_kept():
+    rng = np.random.default_rng(0)
+    imp = HeterogeneousVAEImputer(**FAST).fit(pd.DataFrame({"x": rng.normal(size=60), "k": rng.integers(0, 30, 60)}))
+    with pytest.warns(UserWarning, match="column 'k' was integer at fit but has non-integer values"):
+        out = imp.transform(pd.DataFrame({"x": [0.0, 1.0, 2.0], "k": [np.nan, 2.5, 21.0]}))
+    assert out["k"].tolist()[1:] == [2.5, 21.0] and out["k"].notna().all()
+
+
+def test_draws_saturate_instead_of_wrapping_in_small_integer_dtypes():
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(size=60), "k": rng.integers(-100, 100, 60).astype(np.int8)})
+    imp = HeterogeneousVAEImputer(**FAST).fit(train)
+    test = pd.DataFrame({"x": rng.normal(size=300) * 50, "k": [np.nan] * 300})
+    for draw in imp.sample(test, n_draws=3):
+        assert draw["k"].dtype == np.int8
+    # the unclipped draws, as floats: those beyond int8 must have saturated, not wrapped
+    x, observed = imp._tensors(test)
+    raw = imp._predict_codes(x, observed, None, generator=imp._generator(1), n_draws=3)[..., 1]
+    saturated = np.clip(np.round(raw), -128, 127)
+    np.testing.assert_array_equal(np.stack([d["k"].to_numpy() for d in imp.sample(test, n_draws=3)]), saturated)
+
+
+def test_categories_missing_from_the_callers_dtype_are_added():
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(size=100), "c": rng.choice(["a", "b"], 100, p=[0.1, 0.9])})
+    imp = HeterogeneousVAEImputer(**FAST).fit(train.astype({"c": "category"}))
+    test = pd.DataFrame({"x": [0.1, 0.2, 0.3], "c": ["a", None, "a"]}).astype({"c": "category"})
+    out = imp.transform(test)
+    assert out["c"].notna().all() and out["c"][1] in {"a", "b"}
+    assert set(out["c"].cat.categories) <= {"a", "b"}
+
+
+def test_a_category_column_modelled_as_numbers_comes_back_as_numbers():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=60), "ci": pd.Categorical(rng.choice([10, 20, 30], 60))})
+    X.loc[::7, "ci"] = np.nan
+    out = HeterogeneousVAEImputer(likelihoods={"ci": "real"}, **FAST).fit_transform(X)
+    assert out["ci"].dtype == np.float64 and out["ci"].notna().all()
+    kept = X["ci"].notna()
+    np.testing.assert_array_equal(out["ci"][kept], X["ci"][kept].astype(float))
+
+
+def test_zero_rows_at_transform_give_an_empty_table():
+    full, masked, _ = _table(n=60)
+    imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    empty = masked.iloc[:0]
+    out = imp.transform(empty)
+    assert out.shape == (0, masked.shape[1]) and list(out.columns) == list(masked.columns)
+    assert [d.shape for d in imp.sample(empty, n_draws=2)] == [(0, masked.shape[1])] * 2
+    with pytest.raises(ValueError, match="no rows"):
+        imp.log_likelihood(empty)
+
+
+def test_a_real_column_with_a_large_offset_keeps_its_detail():
+    """float32 holds 1e9 to about 64: the column is centred in float64 first, so
+    an exact linear relation is still learnt (imputed to within a few units)."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=200)
+    X = pd.DataFrame({"a": z, "b": 1e9 + 20 * z})
+    X.loc[::5, "b"] = np.nan
+    with pytest.warns(UserWarning, match=r"column 'b' \(pos\) varies by .* declare it 'real'"):
+        HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(X)
+    imp = HeterogeneousVAEImputer(likelihoods={"b": "real"}, max_epochs=60, random_state=0).fit(X)
+    error = imp.transform(X)["b"][::5] - (1e9 + 20 * z[::5])
+    assert np.sqrt(np.mean(error**2)) < 4.0  # the spread is 20; without the offset 15.7
+
+
+def test_validation_fraction_that_leaves_too_few_rows_is_named():
+    X = pd.DataFrame({"a": [1.0, 2.0, np.nan], "b": [1.0, np.nan, 3.0]})
+    with pytest.raises(ValueError, match="validation_fraction=0.1 leaves 1 of 3 rows"):
+        HeterogeneousVAEImputer(validation_fraction=0.1, max_epochs=1).fit(X)
+
+
+def test_likelihoods_from_a_pathlike(tmp_path):
+    import pathlib
+
+    path = pathlib.Path(tmp_path) / "data_types.csv"
+    path.write_text("type,dim,nclass\nreal,1,\ncount,1,\n")
+    X = pd.DataFrame({"a": [0.5, 1.5, np.nan, 2.0], "b": [1.0, np.nan, 3.0, 2.0]})
+    imp = HeterogeneousVAEImputer(likelihoods=path, max_epochs=1).fit(X)
+    assert [s.kind for s in imp.specs_] == ["real", "count"]
