@@ -1,5 +1,6 @@
 """HeterogeneousVAEImputer: scikit-learn conventions, dtypes, errors, quality."""
 
+import copy
 import pickle
 import warnings
 
@@ -491,3 +492,33 @@ def test_likelihoods_from_a_pathlike(tmp_path):
     X = pd.DataFrame({"a": [0.5, 1.5, np.nan, 2.0], "b": [1.0, np.nan, 3.0, 2.0]})
     imp = HeterogeneousVAEImputer(likelihoods=path, max_epochs=1).fit(X)
     assert [s.kind for s in imp.specs_] == ["real", "count"]
+
+
+def _positive_table(seed, n=1000):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    full = pd.DataFrame({"z": z, "smooth": np.exp(1 + 0.8 * z + 0.5 * rng.normal(size=n)),
+                         "gains": np.where(rng.random(n) < 0.9, 0.0, np.exp(8 + 2 * rng.normal(size=n)))})
+    return full, full.mask(rng.random(full.shape) < 0.2)
+
+
+def test_auto_takes_the_point_estimate_that_imputes_fresh_rows_better():
+    """The choice made on held-in training cells agrees with held-out rows of the
+    same distribution, and transform applies it column by column."""
+    _, train = _positive_table(0)
+    imp = HeterogeneousVAEImputer(max_epochs=40, random_state=0).fit(train)
+    assert imp.auto_takes_mean_.tolist() == [False, True, True]  # a real column's mean is its default
+    full, test = _positive_table(1)
+    hidden = test.isna().to_numpy()
+    auto = imp.transform(test)
+    default = copy.copy(imp)  # the same fit, with every column on its default estimate
+    default.auto_takes_mean_ = np.zeros(3, dtype=bool)
+    by_default = default.transform(test)
+    by_mean = imp.set_params(impute_with="mean").transform(test)
+    for j, column in enumerate(full.columns):
+        expected = by_mean if imp.auto_takes_mean_[j] else by_default
+        np.testing.assert_array_equal(auto[column], expected[column])
+        cells = hidden[:, j]
+        rmse = {name: np.sqrt(np.mean((table[column][cells] - full[column][cells]) ** 2))
+                for name, table in (("mean", by_mean), ("default", by_default))}
+        assert rmse["mean" if imp.auto_takes_mean_[j] else "default"] <= rmse["default" if imp.auto_takes_mean_[j] else "mean"]
