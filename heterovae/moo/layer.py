@@ -61,7 +61,7 @@ def moo_expand(y: Tensor, aggregator: Optional[nn.Module], losses: Optional[Tens
 
     Returns
     -------
-    Tensor of shape [K, *y.shape]
+    Tensor of shape ``[K, *y.shape]``
         A zero-copy view; slice ``k`` feeds head ``k``. Do not modify it in place.
     """
     if not isinstance(y, Tensor):

@@ -677,3 +677,7 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
         means = torch.stack([o[..., 0].mean(0) for o in outputs], dim=1).numpy()
         pred = means.astype(np.float64) * self.y_scale_ + self.y_mean_
         return pred if self._multi_output else pred[:, 0]
+
+    def score(self, X, y, sample_weight=None):
+        """:math:`R^2` of the predictions (:func:`sklearn.metrics.r2_score`), averaged over outputs."""
+        return super().score(X, y, sample_weight=sample_weight)
