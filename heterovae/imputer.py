@@ -330,7 +330,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         mean rather than the model's default estimate, chosen at fit on
         held-in training cells (see ``impute_with``).
     history_ : skorch.History
-        Per-epoch ``train_loss``, ``train_column_nll`` (one value per column)
+        Per-epoch ``train_loss``, ``train_column_nll`` (each column's term of
+        the training loss, see :class:`heterovae.training.ColumnLossHistory`)
         and, with validation, ``valid_loss`` and ``valid_column_nll``; plot
         them with :func:`heterovae.plotting.plot_column_history`.
     n_features_in_ : int

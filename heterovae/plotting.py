@@ -76,7 +76,12 @@ def _column_names(imputer) -> list:
 
 
 def column_nll_history(imputer, split: str = "train") -> pd.DataFrame:
-    """Per-column negative log-likelihood per epoch of a fitted imputer.
+    """Per-column training loss per epoch of a fitted imputer.
+
+    Each column's term of the objective per row: its negative
+    log-likelihood as the training loss weighs it (cells the encoder saw
+    count ``visible_weight`` times; beta-NLL weights with ``nll_beta > 0``),
+    the plain NLL with ``visible_weight=1`` and ``nll_beta=0``.
 
     Parameters
     ----------
@@ -199,7 +204,7 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
         axes.flat[i].xaxis.set_tick_params(labelbottom=True)
         axes.flat[i].set_xlabel("epoch", fontsize=8)
     for ax in axes[:, 0]:
-        ax.set_ylabel("NLL per row", fontsize=8)
+        ax.set_ylabel("loss per row", fontsize=8)
     height = fig.get_figheight()
     title_space = 0.25 if title else 0.0  # inches
     if title:

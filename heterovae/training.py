@@ -74,7 +74,12 @@ class _TensorDataset:
 
 
 class ColumnLossHistory(Callback):
-    """Records each column's mean negative log-likelihood per epoch.
+    """Records each column's term of the training loss per epoch.
+
+    The module's ``column_nll``: a column's negative log-likelihood per row
+    as the objective weighs it (for the VAE, cells the encoder saw count
+    ``visible_weight`` times, and beta-NLL weights apply), so it is the
+    plain NLL only under the plain ELBO's weights.
 
     The per-column losses of every batch (the ``column_nll`` entry of the
     module's output) are accumulated on the device, weighted by the batch's

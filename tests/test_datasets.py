@@ -275,6 +275,29 @@ def test_bad_masks(tmp_path, pairs, match):
         load_hivae(folder, mask=1)
 
 
+def test_an_empty_mask_file_hides_nothing(tmp_path):
+    folder = _folder(tmp_path, masks={1: []})
+    assert not load_hivae(folder, mask=1).mask.to_numpy().any()
+
+
+def test_an_empty_data_file_is_named(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "data.csv").write_text("")
+    with pytest.raises(ValueError, match=r"data.csv: the file is empty"):
+        load_hivae(folder, mask=None)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    folder = _folder(tmp_path, header=",a,b,c,d,e,f")
+    for name in ("data_types.csv", "data.csv"):  # as Excel's "CSV UTF-8" writes them
+        path = folder / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    plain = load_hivae(_folder(tmp_path, header=",a,b,c,d,e,f", name="plain"), mask=None)
+    with_bom = load_hivae(folder, mask=None)
+    assert [s.kind for s in with_bom.specs] == [s.kind for s in plain.specs]
+    pd.testing.assert_frame_equal(with_bom.data, plain.data)
+
+
 # --- make_missing ---------------------------------------------------------
 
 def test_make_missing_fraction_and_coverage():

@@ -145,3 +145,26 @@ def test_constant_column_warns():
     with pytest.warns(RuntimeWarning, match="column 'x'"):
         err = imputation_error(true, true + 1, np.ones((3, 1), dtype=bool))
     assert np.isnan(err["x"])
+
+
+def test_nested_lists_are_scored_by_their_values():
+    """A list goes through object dtype; numbers must still get the NRMSE."""
+    errors = imputation_error([[1.0, "a"], [3.0, "b"], [5.0, "a"]], [[1.5, "b"], [3.0, "b"], [5.0, "a"]],
+                              [[True, True], [False, False], [False, False]])
+    assert errors.attrs["metric"] == {0: "nrmse", 1: "error_rate"}
+    np.testing.assert_allclose(errors.to_numpy(), [0.5 / 4.0, 1.0])
+
+
+def test_rows_with_the_same_labels_match_by_label():
+    rng = np.random.default_rng(0)
+    true = pd.DataFrame({"r": rng.normal(size=20), "c": rng.choice(list("ab"), 20)})
+    mask = pd.DataFrame(rng.random((20, 2)) < 0.4, columns=true.columns)
+    imputed = true.copy()
+    imputed.loc[mask["r"], "r"] += 0.5
+    expected = imputation_error(true, imputed, mask)
+    pd.testing.assert_series_equal(imputation_error(true, imputed.iloc[::-1], mask.sample(frac=1, random_state=0)),
+                                   expected)
+    pd.testing.assert_series_equal(imputation_error(true, imputed, mask.astype("boolean")), expected)
+    # other labels: by position, as for arrays
+    pd.testing.assert_series_equal(imputation_error(true, imputed.reset_index(drop=True).set_axis(range(100, 120)),
+                                                    mask), expected)

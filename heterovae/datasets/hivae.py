@@ -173,7 +173,7 @@ def read_data_types(path, names: Optional[Sequence] = None) -> List[ColumnSpec]:
     """
     path = Path(path)
     # Text mode with universal newlines maps "\r" and "\r\n" to "\n".
-    with open(path, newline=None, encoding="utf-8") as fh:
+    with open(path, newline=None, encoding="utf-8-sig") as fh:
         rows = [r for r in csv.reader(fh) if any(cell.strip() for cell in r)]
     if not rows:
         raise ValueError(f"{path}: empty data types file")
@@ -273,7 +273,11 @@ def _mask_file(folder: Path, k) -> Path:
 
 def _read_mask(path: Path, n_rows: int, columns) -> pd.DataFrame:
     n_cols = len(columns)
-    raw = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True)
+    try:
+        raw = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        # no 'row,column' pair: nothing is hidden
+        return pd.DataFrame(np.zeros((n_rows, n_cols), dtype=bool), columns=columns)
     if raw.shape[1] != 2:
         raise ValueError(
             f"{path}: expected 'row,column' pairs, got {raw.shape[1]} fields per line"
@@ -300,7 +304,7 @@ def _read_mask(path: Path, n_rows: int, columns) -> pd.DataFrame:
 
 def _has_header(path: Path) -> bool:
     """A header row has no numeric field (an empty index name is allowed)."""
-    with open(path, newline=None, encoding="utf-8") as fh:
+    with open(path, newline=None, encoding="utf-8-sig") as fh:
         first = [c.strip() for c in next(csv.reader(fh), [])]
     fields = [c for c in first if c != ""]
     if not fields:
@@ -315,14 +319,16 @@ def _has_header(path: Path) -> bool:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    if path.stat().st_size == 0 or not any(line.strip() for line in open(path, encoding="utf-8-sig")):
+        raise ValueError(f"{path}: the file is empty")
     if _has_header(path):
-        df = pd.read_csv(path, header=0)
+        df = pd.read_csv(path, header=0, encoding="utf-8-sig")
         first = str(df.columns[0])
         if first == "" or first.startswith("Unnamed"):
             # bank and diamonds carry a row index that is not a feature.
             df = df.drop(columns=df.columns[0])
         return df.reset_index(drop=True)
-    return pd.read_csv(path, header=None)
+    return pd.read_csv(path, header=None, encoding="utf-8-sig")
 
 
 def _code_categories(values: np.ndarray, n_classes: int, column) -> tuple:

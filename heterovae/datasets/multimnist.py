@@ -130,7 +130,10 @@ def load_multimnist(
         Each digit is shifted inward from its corner by 0..``max_shift``
         pixels along each axis (uniform, independently).
     random_state : int, RandomState instance or None, default=0
-        Seeds the choice of digit pairs and shifts.
+        Seeds the choice of digit pairs and shifts. The training pairs are
+        drawn first from the same stream, so the test pairs depend on
+        ``n_train`` too: compare runs of different training sizes on the
+        same test set by drawing it once, e.g. with the largest ``n_train``.
 
     Returns
     -------

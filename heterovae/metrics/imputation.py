@@ -58,7 +58,28 @@ def _as_frame(X, name: str, columns=None) -> pd.DataFrame:
     arr = np.asarray(X, dtype=object if not isinstance(X, np.ndarray) else None)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-dimensional, got shape {arr.shape}")
-    return pd.DataFrame(arr, columns=columns)
+    # a list holding numbers and labels goes through object dtype; each column
+    # then gets its own dtype back, so that numbers are scored as numbers
+    return pd.DataFrame(arr, columns=columns).infer_objects()
+
+
+def _rows_as_in(frame: pd.DataFrame, true: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows in ``true``'s order when both carry the same row labels
+    (e.g. one of them shuffled or reversed); otherwise rows match by position."""
+    if frame.index.equals(true.index) or not frame.index.is_unique or not true.index.is_unique:
+        return frame
+    if len(frame.index) == len(true.index) and frame.index.isin(true.index).all():
+        return frame.loc[true.index]
+    return frame
+
+
+def _mask_array(mask) -> np.ndarray:
+    """The mask as a numpy bool array; pandas' nullable ``boolean`` too, when nothing is NA."""
+    if isinstance(mask, pd.DataFrame):
+        if all(pd.api.types.is_bool_dtype(d) for d in mask.dtypes) and not mask.isna().any().any():
+            return mask.to_numpy(dtype=bool)
+        return mask.to_numpy()
+    return np.asarray(mask)
 
 
 def _is_discrete_dtype(series: pd.Series) -> bool:
@@ -87,10 +108,12 @@ def _check_inputs(X_true, X_imputed, mask, specs):
                 if missing else "X_imputed has columns that X_true lacks"
             )
         imputed = imputed[list(true.columns)]
-    if isinstance(mask, pd.DataFrame) and isinstance(X_true, pd.DataFrame) \
-            and set(mask.columns) == set(true.columns):
-        mask = mask[list(true.columns)]
-    mask_arr = mask.to_numpy() if isinstance(mask, pd.DataFrame) else np.asarray(mask)
+        imputed = _rows_as_in(imputed, true)
+    if isinstance(mask, pd.DataFrame) and isinstance(X_true, pd.DataFrame):
+        if set(mask.columns) == set(true.columns):
+            mask = mask[list(true.columns)]
+        mask = _rows_as_in(mask, true)
+    mask_arr = _mask_array(mask)
     if mask_arr.shape != true.shape:
         raise ValueError(
             f"mask has shape {mask_arr.shape} but X_true has shape {true.shape}"
@@ -129,7 +152,9 @@ def imputation_error(X_true, X_imputed, mask, specs: Optional[Sequence[ColumnSpe
         The complete table. Cells that are missing here (NaN) are not scored
         (adult's own missing values, say).
     X_imputed : DataFrame or array-like of the same shape
-        The imputed table. DataFrame columns are matched by name.
+        The imputed table. DataFrame columns are matched by name, and rows
+        by label when both DataFrames carry the same row labels (else by
+        position); the same goes for a DataFrame ``mask``.
     mask : DataFrame or array-like of bool, same shape
         True where a cell was hidden from the imputer; those cells are scored.
     specs : list of ColumnSpec, optional

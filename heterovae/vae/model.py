@@ -320,7 +320,8 @@ class HeterogeneousVAE(MixedTableModel):
         rows, computed once per fit; the objective is the same without it.
 
         Returns a dict with ``loss`` (scalar to minimise), ``column_nll``
-        (per-column negative log-likelihood per row, detached) and ``kl``.
+        (per-column term of the loss per row, the NLL as weighted by ``visible_weight``
+        and ``nll_beta``, detached) and ``kl``.
         """
         x = self.prepare(x, observed)
         seen = self._encoder_mask(observed, seen)
