@@ -97,6 +97,9 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
     return offsets
 
 
+#: seed of the cells :meth:`HeterogeneousVAEImputer.score` hides (independent of ``random_state``)
+_SCORE_MASK_SEED = 20_221_122
+
 #: rows on which ``impute_with="auto"`` chooses between the mean and the default estimate
 _POINT_CHOICE_ROWS = 10_000
 
@@ -690,7 +693,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         """Imputation accuracy on cells of ``X`` that are hidden for the test (higher is better).
 
         A seeded random ``hidden_fraction`` of the observed cells of ``X`` is
-        hidden, imputed from the rest of each row, and compared with the true
+        hidden (the same cells whatever the imputer's ``random_state``, so
+        that the candidates of a search are scored on the same cells),
+        imputed from the rest of each row, and compared with the true
         values; the score is minus the mean over columns of the error used
         throughout the package (:func:`heterovae.metrics.imputation_error`):
         RMSE divided by the column's range of observed values for real,
@@ -702,8 +707,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         check_is_fitted(self, "net_")
         x, observed = self._tensors(X)
         obs = observed.cpu().numpy()
-        rng = np.random.default_rng(self._seed + 3)
-        hide = obs & (rng.random(obs.shape) < hidden_fraction)
+        # the same cells for every fit, whatever its random_state: the
+        # candidates of a search are then compared on the same cells
+        hide = obs & (np.random.default_rng(_SCORE_MASK_SEED).random(obs.shape) < hidden_fraction)
         if not hide.any():
             raise ValueError("X has no observed cell to hide and score; score needs observed values")
         how = "auto" if self.impute_with == "sample" else self.impute_with
