@@ -228,6 +228,15 @@ def _discrete(kind: str) -> Callable[[_Column], ColumnSpec]:
                 f"column {col.name!r} cannot be binary: it has "
                 f"{len(categories)} categories"
             )
+        if kind == "ordinal" and col.family == "text" and col.categories is None:
+            # text has no order of its own; the alphabetical one is rarely meant
+            shown = " < ".join(map(repr, categories[:5])) + (" < ..." if len(categories) > 5 else "")
+            warnings.warn(
+                f"column {col.name!r} is ordinal text: its levels are taken in alphabetical order "
+                f"({shown}); give it an ordered category dtype to set the order",
+                UserWarning,
+                stacklevel=4,
+            )
         return ColumnSpec(col.name, kind, categories)
 
     return build

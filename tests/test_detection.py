@@ -246,3 +246,15 @@ def test_agrees_with_the_benchmark_files_on_discrete_columns():
         # with the file as override every spec is the declared one
         det = LikelihoodDetector(likelihoods=ds.path / "data_types.csv")
         assert det.fit(ds.data).specs_ == ds.specs
+
+
+def test_ordinal_text_says_its_order_is_alphabetical():
+    frame = pd.DataFrame({"level": ["lo", "mid", "hi", "lo", None]})
+    with pytest.warns(UserWarning, match=r"'level' is ordinal text: .* \('hi' < 'lo' < 'mid'\)"):
+        spec, = LikelihoodDetector(likelihoods={"level": "ordinal"}).fit(frame).specs_
+    assert spec.categories == ("hi", "lo", "mid")
+    ordered = frame.astype(pd.CategoricalDtype(["lo", "mid", "hi"], ordered=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec, = LikelihoodDetector(likelihoods={"level": "ordinal"}).fit(ordered).specs_
+    assert spec.categories == ("lo", "mid", "hi")
