@@ -699,7 +699,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         values; the score is minus the mean over columns of the error used
         throughout the package (:func:`heterovae.metrics.imputation_error`):
         RMSE divided by the column's range of observed values for real,
-        positive and count columns, error rate for discrete ones. This is
+        positive and count columns (a column without a range is left out,
+        as :func:`~heterovae.metrics.imputation_error` does), error rate for
+        discrete ones. This is
         what ``GridSearchCV`` maximises by default, so a search picks the
         setting that imputes best. For the model's likelihood see
         :meth:`log_likelihood`.
@@ -727,7 +729,12 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             else:
                 values = truth[obs[:, j], j]
                 spread = values.max() - values.min()
-                errors.append(normalized_rmse(truth[cells, j], predicted, spread if spread > 0 else 1.0))
+                if spread == 0:
+                    # no range to normalise by: left out, as imputation_error does
+                    continue
+                errors.append(normalized_rmse(truth[cells, j], predicted, spread))
+        if not errors:
+            raise ValueError("no column of X has hidden cells to score (numeric columns need two distinct values)")
         return -float(np.mean(errors))
 
     def log_likelihood(self, X):

@@ -524,3 +524,20 @@ def test_auto_takes_the_point_estimate_that_imputes_fresh_rows_better():
         rmse = {name: np.sqrt(np.mean((table[column][cells] - full[column][cells]) ** 2))
                 for name, table in (("mean", by_mean), ("default", by_default))}
         assert rmse["mean" if imp.auto_takes_mean_[j] else "default"] <= rmse["default" if imp.auto_takes_mean_[j] else "mean"]
+
+
+def test_score_leaves_out_a_column_without_a_range_as_the_metric_does():
+    from heterovae.metrics import imputation_error
+
+    full, masked, _ = _table(n=120)
+    masked = masked.assign(constant=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the constant column's warning
+        imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    obs = masked.notna().to_numpy()
+    hide = obs & (np.random.default_rng(20_221_122).random(obs.shape) < 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # imputation_error's warning about the constant column
+        errors = imputation_error(masked.astype({"flag": object}), imp.transform(masked.mask(hide)), hide, imp.specs_)
+    assert np.isnan(errors["constant"])
+    assert imp.score(masked) == pytest.approx(-errors.mean(skipna=True), rel=1e-6)
