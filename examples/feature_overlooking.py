@@ -81,7 +81,7 @@ def main():
     print(f"\n{time.process_time() - started:.0f} CPU seconds")
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig = plot_column_history(first, title=f"{args.dataset}: per-column NLL per epoch (seed 0)")
+    fig = plot_column_history(first, title=f"{args.dataset}: per-column training loss per epoch (seed 0)")
     fig.savefig(f"{args.out}_history.png", dpi=110)
     ax = plot_column_errors(runs, kinds=kinds, title=(
         f"{args.dataset}, {how}: imputation error of masked test cells, mean ± sd over {args.seeds} seeds"))

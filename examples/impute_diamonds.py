@@ -48,8 +48,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=0, help="subsample this many rows (default: all)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="VAE training epochs (default: the imputer's 'auto', about 4,000 steps: "
-                             "24 epochs of the 43,000 training rows)")
+                        help="VAE training epochs (default: the imputer's 'auto', about 4,000 steps but "
+                             "48 to 200 epochs: 48 epochs of the 43,000 training rows)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()

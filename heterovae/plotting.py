@@ -5,7 +5,7 @@ log-likelihoods. When the columns' gradients conflict, or some are much
 larger than others, the sum can improve while a few columns are hardly fitted
 at all ("feature overlooking"). Two views show it:
 
-* :func:`plot_column_history`: each column's NLL per epoch, on the training
+* :func:`plot_column_history`: each column's training loss per epoch, on the training
   batches and (when the imputer was fitted with ``validation_fraction``) on
   the held-out rows, one panel per column, one line per imputer. An
   overlooked column stays flat under plain training while it decreases under
@@ -114,7 +114,7 @@ def column_nll_history(imputer, split: str = "train") -> pd.DataFrame:
 def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, splits="auto",
                         columns: Optional[Sequence] = None, n_cols: int = 4, panel_size=(2.8, 2.0),
                         title: Optional[str] = None):
-    """Plot each column's NLL per epoch, one panel per column, one colour per imputer.
+    """Plot each column's training loss (weighted NLL) per epoch, one panel per column, one colour per imputer.
 
     Parameters
     ----------
