@@ -83,15 +83,15 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
         if spec.categories is not None:
             continue
         column = values[:, j]
-        spread = np.nanstd(column)
+        spread, magnitude = np.nanstd(column), np.nanmax(np.abs(column))
         # float32 keeps 24 bits: its rounding error is about |v| * 2**-24
-        if not spread > 0 or np.nanmax(np.abs(column)) * 2.0**-24 <= 1e-4 * spread:
+        if not spread > 0 or magnitude * 2.0**-24 <= 1e-4 * spread:
             continue
         if spec.kind == "real":
             offsets[j] = np.nanmean(column)
         else:
             warnings.warn(f"column {spec.name!r} ({spec.kind}) varies by {spread:.3g} around values as large as "
-                          f"{np.nanmax(np.abs(column)):.3g}, finer than the model's float32 resolves; declare "
+                          f"{magnitude:.3g}, finer than the model's float32 resolves; declare "
                           f"it 'real' (likelihoods={{{spec.name!r}: 'real'}}) to have it centred",
                           UserWarning, stacklevel=3)
     return offsets
@@ -585,20 +585,23 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         hide = observed & numeric & (rng.random(truth.shape) < 0.2)
         x, _ = self._to_tensors(truth)
         seen = torch.as_tensor(observed & ~hide, device=x.device)
-        default, mean = (np.clip(self._predict_codes(x, seen, how), self._low, self._high) for how in ("auto", "mean"))
+        default, mean = (self._clipped_codes(x, seen, how) for how in ("auto", "mean"))
         for j in np.flatnonzero(numeric & hide.any(axis=0)):
             cells = hide[:, j]
             errors = [np.sum((self._codec.as_returned(j, c[cells, j]) - truth[cells, j]) ** 2) for c in (default, mean)]
             takes_mean[j] = errors[1] < errors[0]
         return takes_mean
 
+    def _clipped_codes(self, x, observed, how):
+        """The model's ``how`` point estimates, clipped to the columns' training ranges."""
+        return np.clip(self._predict_codes(x, observed, how), self._low, self._high)
+
     def _point_codes(self, x, observed, how):
-        """Point estimates of every cell, clipped to the training range; ``"auto"`` takes
-        the mean in the columns of :attr:`auto_takes_mean_`."""
-        codes = np.clip(self._predict_codes(x, observed, how), self._low, self._high)
+        """:meth:`_clipped_codes`, except that ``"auto"`` takes the mean in the columns of
+        :attr:`auto_takes_mean_`."""
+        codes = self._clipped_codes(x, observed, how)
         if how == "auto" and self.auto_takes_mean_.any():
-            means = np.clip(self._predict_codes(x, observed, "mean"), self._low, self._high)
-            codes[:, self.auto_takes_mean_] = means[:, self.auto_takes_mean_]
+            codes[:, self.auto_takes_mean_] = self._clipped_codes(x, observed, "mean")[:, self.auto_takes_mean_]
         return codes
 
     @staticmethod

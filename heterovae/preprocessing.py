@@ -178,8 +178,9 @@ class TableCodec:
         target = _returned_dtype(fit_dtype, dtype)
         values = col.astype(object).to_numpy(copy=True)
         if _rounds_estimates(fit_dtype, dtype, spec):
-            observed = values[~missing]
-            if not all(float(v).is_integer() for v in observed if isinstance(v, (float, np.floating))):
+            # as floats only to test integrality (a huge int stays integral); the cells keep their objects
+            observed = values[~missing].astype(np.float64)
+            if not np.all(observed == np.round(observed)):
                 warnings.warn(f"column {spec.name!r} was integer at fit but has non-integer values; it is "
                               "returned as floats so that they stay as they are", UserWarning, stacklevel=4)
                 target = np.float64

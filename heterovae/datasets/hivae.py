@@ -319,16 +319,17 @@ def _has_header(path: Path) -> bool:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    if path.stat().st_size == 0 or not any(line.strip() for line in open(path, encoding="utf-8-sig")):
-        raise ValueError(f"{path}: the file is empty")
-    if _has_header(path):
+    try:
+        if not _has_header(path):
+            return pd.read_csv(path, header=None, encoding="utf-8-sig")
         df = pd.read_csv(path, header=0, encoding="utf-8-sig")
-        first = str(df.columns[0])
-        if first == "" or first.startswith("Unnamed"):
-            # bank and diamonds carry a row index that is not a feature.
-            df = df.drop(columns=df.columns[0])
-        return df.reset_index(drop=True)
-    return pd.read_csv(path, header=None, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty") from None
+    first = str(df.columns[0])
+    if first == "" or first.startswith("Unnamed"):
+        # bank and diamonds carry a row index that is not a feature.
+        df = df.drop(columns=df.columns[0])
+    return df.reset_index(drop=True)
 
 
 def _code_categories(values: np.ndarray, n_classes: int, column) -> tuple:
