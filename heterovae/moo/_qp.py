@@ -2,10 +2,12 @@
 
 Every QP here has the form ``min_v v^T M v`` with ``M = G G^T`` (positive
 semi-definite) under linear constraints on ``v``. quadprog (Goldfarb-Idnani,
-dual active set) needs a positive *definite* matrix, so we add a ridge; and
-since the minimiser is invariant to positive scaling of ``M`` we first divide
-``M`` by its largest diagonal entry, which keeps the ridge meaningful whether
-the gradients are of size 1e-8 or 1e8.
+dual active set) needs a positive *definite* matrix, so a singular one gets a ridge. A
+ridge relative to the largest row of ``G`` would swamp the small ones
+(gradients of norm 1e-4 next to 1e4 are usual between columns), so both
+solvers work in unit-row coordinates, on the correlation matrix
+``D^-1 M D^-1`` with ``D`` the row norms, where the ridge is small next to
+every row; zero rows drop out.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from torch import Tensor
 
 __all__ = ["gram_to_numpy", "solve_simplex_qp", "solve_lower_bounded_qp"]
 
-#: Ridges tried in turn (relative to the largest diagonal entry of M) when
-#: quadprog rejects a numerically singular matrix.
-_RIDGES = (1e-10, 1e-8, 1e-6, 1e-4)
+#: Ridges tried in turn (on the unit-diagonal correlation matrix): none first,
+#: which is exact where the matrix is definite (K independent gradients, the
+#: usual case), then growing ones when quadprog rejects a singular matrix.
+_RIDGES = (0.0, 1e-10, 1e-8, 1e-6, 1e-4)
 
 
 def gram_to_numpy(M: Tensor) -> np.ndarray:
@@ -27,14 +30,13 @@ def gram_to_numpy(M: Tensor) -> np.ndarray:
     return M.detach().to(device="cpu", dtype=torch.float64).numpy()
 
 
-def _normalise(M: np.ndarray):
+def _unit_rows(M: np.ndarray):
+    """The symmetrised ``M``, its row norms ``sqrt(diag M)`` and which rows are non-zero."""
     M = 0.5 * (M + M.T)
-    scale = float(np.max(np.diag(M))) if M.size else 0.0
-    if not np.isfinite(scale):
+    if not np.all(np.isfinite(M)):
         raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN, or its squared norms overflow)")
-    if scale <= 0.0:
-        return None
-    return M / scale
+    norms = np.sqrt(np.maximum(np.diag(M), 0.0))
+    return M, norms, norms > np.finfo(np.float64).tiny
 
 
 def _solve(P: np.ndarray, C: np.ndarray, b: np.ndarray, meq: int) -> np.ndarray:
@@ -50,18 +52,34 @@ def _solve(P: np.ndarray, C: np.ndarray, b: np.ndarray, meq: int) -> np.ndarray:
 
 
 def solve_simplex_qp(M: np.ndarray) -> np.ndarray:
-    """``argmin_{w in simplex} w^T M w`` (the MGDA min-norm problem).
+    """``argmin_{w in simplex} w^T M w`` (the MGDA min-norm problem) over the non-zero rows.
 
-    Returns non-negative weights summing to one. A zero ``M`` (all gradients
-    zero) has every point of the simplex as minimiser; we return the uniform one.
+    Returns non-negative weights summing to one. A zero row (a task with no
+    gradient, e.g. a column with no observed cell in the batch) is not a
+    task here: it gets weight 0, where the min-norm point of all rows would
+    be that zero row and the step would vanish. A zero ``M`` (all gradients
+    zero) has every point of the simplex as minimiser; we return the uniform
+    one.
+
+    Solved in unit-row coordinates, as :func:`solve_lower_bounded_qp`: with
+    ``d`` the row norms and ``w = v / d``, ``v`` minimises ``v^T P v`` for
+    the correlation matrix ``P`` under ``sum_k v_k / d_k = 1``, so quadprog's
+    ridge is relative to every row rather than to the largest, and rows of
+    norm 1e-4 next to 1e4 keep their exact share.
     """
+    M, norms, live = _unit_rows(M)
     K = M.shape[0]
-    P = _normalise(M)
-    if P is None:
+    if not live.any():
         return np.full(K, 1.0 / K)
-    C = np.hstack([np.ones((K, 1)), np.eye(K)])
-    b = np.concatenate([[1.0], np.zeros(K)])
-    w = np.maximum(_solve(P, C, b, meq=1), 0.0)  # drop the solver's -1e-17 roundoff
+    d = norms[live]
+    P = M[np.ix_(live, live)] / np.outer(d, d)
+    inverse = d.min() / d  # the constraint row 1 / d, scaled into (0, 1]
+    n = len(d)
+    C = np.hstack([inverse[:, None], np.eye(n)])
+    b = np.concatenate([[1.0], np.zeros(n)])
+    v = np.maximum(_solve(P, C, b, meq=1), 0.0)  # drop the solver's -1e-17 roundoff
+    w = np.zeros(K)
+    w[live] = v * inverse
     return w / w.sum()
 
 
@@ -86,11 +104,7 @@ def solve_lower_bounded_qp(M: np.ndarray, lower: np.ndarray) -> np.ndarray:
         One QP per row.
     """
     lower = np.atleast_2d(np.asarray(lower, dtype=np.float64))
-    M = 0.5 * (M + M.T)
-    if not np.all(np.isfinite(M)):
-        raise ValueError("the task-gradient Gram matrix is not finite (G contains inf or NaN, or its squared norms overflow)")
-    norms = np.sqrt(np.maximum(np.diag(M), 0.0))
-    live = norms > np.finfo(np.float64).tiny
+    M, norms, live = _unit_rows(M)
     out = np.zeros_like(lower)
     if not live.any():  # every gradient is zero: any v >= lower is optimal
         return lower.copy()

@@ -18,7 +18,7 @@ class SeededMixin:
 
     def _init_seed(self, seed: Optional[int]) -> None:
         if seed is not None:
-            check_hyperparameter("seed", seed, kind=numbers.Integral, low=0, method=self.name)
+            check_hyperparameter("seed", seed, kind=numbers.Integral, low=0, high=2**63 - 1, method=self.name)
         self.seed = None if seed is None else int(seed)
         self._generators = {}
 

@@ -123,29 +123,46 @@ class Aggregator(nn.Module):
         if self.magnitude is not None:
             # call the method's core directly (G is validated) so that it shares
             # the Gram matrix with the direction method
-            T = T.scaled(_drop_rounding_noise(self.magnitude._weights(T, losses)))
+            T = T.scaled(_drop_rounding_noise(self.magnitude._weights(T, losses), T.row_norms()))
         if self.direction is not None:
             d = self.direction._combine(T)
         else:
             d = T.combine(torch.ones(T.K, dtype=T.dtype, device=T.device))
         if not self.rescale:
             return d
-        norm_d = torch.linalg.vector_norm(d)
+        norm_d = _scaled_norm(d)
         ok = norm_d > tiny(d.dtype)
-        target = torch.linalg.vector_norm(plain.total())
+        target = _scaled_norm(plain.total())
         return d * torch.where(ok, target / torch.where(ok, norm_d, torch.ones_like(norm_d)), 0)
 
 
-def _drop_rounding_noise(w: Tensor) -> Tensor:
-    """Set to zero the weights below rounding level of the largest one.
+def _scaled_norm(x: Tensor) -> Tensor:
+    """``||x||`` computed as ``max|x| * ||x / max|x|| ||``.
+
+    A float32 step with entries near 1e19 is finite while its plain norm
+    overflows to inf, which would rescale it to zero; the ratio is exact.
+    """
+    largest = x.abs().amax()
+    safe = torch.where(largest > 0, largest, torch.ones_like(largest))
+    return safe * torch.linalg.vector_norm(x / safe)
+
+
+def _drop_rounding_noise(w: Tensor, norms: Tensor) -> Tensor:
+    """Set to zero the weights whose contribution ``|w_k| ||g_k||`` is below rounding level of the largest.
 
     A QP solver returns, e.g., ``3.8e-19`` for a task it excludes, and the
     next float may round to ``0``. A direction method reads the scaled rows
     through their directions (PCGrad projects onto any row with a non-zero
     norm), so it would treat such a task as a full constraint or not at all
-    depending on that rounding.
+    depending on that rounding. The test is on contributions, not weights:
+    IMTL-G and Nash-MTL give weights near ``1 / ||g_k||``, so with gradient
+    norms spanning more than ``1 / eps`` the largest task's weight is tiny
+    next to the others' while its share of the step is theirs.
     """
-    negligible = w.abs() <= torch.finfo(w.dtype).eps * w.abs().max()  # False for NaN: it stays visible
+    share = w.abs() * norms
+    largest = share.max()
+    # False for NaN (it stays visible) and when the norms overflow (the finite checks report it)
+    negligible = (share <= torch.finfo(w.dtype).eps * largest) & torch.isfinite(largest)
     return torch.where(negligible, torch.zeros_like(w), w)
 
 

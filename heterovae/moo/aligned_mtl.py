@@ -31,7 +31,7 @@ class AlignedMTL(DirectionMethod):
 
     Parameters
     ----------
-    rtol : float, default=1e-6
+    rtol : float in [0, 1), default=1e-6
         Relative singular-value cut-off (raised to ``sqrt(K eps)`` of the
         dtype when larger, the accuracy of singular values from the Gram
         matrix: about 1e-3 in float32).
@@ -41,7 +41,7 @@ class AlignedMTL(DirectionMethod):
 
     def __init__(self, rtol: float = 1e-6):
         super().__init__()
-        check_hyperparameter("rtol", rtol, low=0, method=self.name)
+        check_hyperparameter("rtol", rtol, low=0, high=1, high_open=True, method=self.name)
         self.rtol = rtol
 
     def alignment(self, G: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 import numbers
 from typing import ClassVar, Optional
 
@@ -75,6 +76,8 @@ def check_hyperparameter(name: str, value, *, kind=numbers.Real, low=None, high=
     if isinstance(value, bool) or not isinstance(value, kind):
         what = {numbers.Integral: "an integer", numbers.Real: "a real number"}.get(kind, kind.__name__)
         raise ValueError(f"{where}{name} must be {what}, got {value!r}")
+    if not math.isfinite(value):  # NaN slips through every comparison below
+        raise ValueError(f"{where}{name} must be finite, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
         raise ValueError(f"{where}{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
     if high is not None and (value > high or (high_open and value == high)):
@@ -94,6 +97,9 @@ class _MethodBase(nn.Module, abc.ABC):
     deterministic: ClassVar[bool] = True
     #: Whether the constructor takes ``n_tasks`` (state sized by the number of tasks).
     needs_n_tasks: ClassVar[bool] = False
+
+    def check_n_tasks(self, n_tasks: int) -> None:
+        """Raise ``ValueError`` if the hyperparameters do not fit ``n_tasks`` tasks (checked at build)."""
 
     def extra_repr(self) -> str:
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]

@@ -62,9 +62,16 @@ class GradDrop(SeededMixin, DirectionMethod):
         self.leakage = leakage
         self._init_seed(seed)
 
+    def check_n_tasks(self, n_tasks: int) -> None:
+        if not isinstance(self.leakage, numbers.Real) and len(self.leakage) != n_tasks:
+            raise ValueError(f"graddrop: leakage has {len(self.leakage)} values but there are {n_tasks} tasks")
+
     def _combine(self, T) -> Tensor:
         G = T.G
         K, n = G.shape
+        self.check_n_tasks(K)
+        if K == 1:  # one task is kept whole: no draw, so the RNG stream is plain training's
+            return G[0].clone()
         # Per coordinate, everything follows from the positive and negative masses:
         # sum |g| = pos - neg and P = (1 + (pos + neg) / (pos - neg)) / 2 = pos / (pos - neg).
         # So one clamp and reductions over K replace per-task masks of size K x n.
@@ -83,8 +90,6 @@ class GradDrop(SeededMixin, DirectionMethod):
                 return dropped
             return self.leakage * total + (1 - self.leakage) * dropped
         leak = torch.as_tensor(self.leakage, dtype=G.dtype, device=G.device)
-        if leak.shape != (K,):
-            raise ValueError(f"graddrop: leakage has {leak.numel()} values but G has K={K} rows")
         kept_pos = (1 - leak) @ positive
         kept_neg = (1 - leak) @ G - kept_pos
         return leak @ G + torch.where(keep_positive, kept_pos, kept_neg)

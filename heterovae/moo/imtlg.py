@@ -42,7 +42,7 @@ class IMTLG(MagnitudeMethod):
 
     Parameters
     ----------
-    rtol : float, default=1e-6
+    rtol : float in [0, 1), default=1e-6
         Relative cut-off of the pseudo-inverse: eigenvalues of ``U U^T`` below
         ``rtol * K`` count as zero (linearly dependent gradients).
     """
@@ -51,7 +51,7 @@ class IMTLG(MagnitudeMethod):
 
     def __init__(self, rtol: float = 1e-6):
         super().__init__()
-        check_hyperparameter("rtol", rtol, low=0, method=self.name)
+        check_hyperparameter("rtol", rtol, low=0, high=1, high_open=True, method=self.name)
         self.rtol = rtol
 
     def _weights(self, T, losses) -> Tensor:

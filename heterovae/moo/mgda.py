@@ -36,6 +36,8 @@ def _best_pair(M: Tensor) -> Tensor:
     safe = torch.where(denom > 0, denom, torch.ones_like(denom))
     gamma = torch.where(denom > 0, (Mjj - M) / safe, torch.ones_like(denom)).clamp(0, 1)
     cost = gamma**2 * Mii + (1 - gamma) ** 2 * Mjj + 2 * gamma * (1 - gamma) * M
+    live = d > 0
+    cost = torch.where(live[:, None] & live[None, :], cost, torch.full_like(cost, float("inf")))
     best = torch.argmin(cost.reshape(-1))
     i, j = best // K, best % K
     eye = torch.eye(K, dtype=M.dtype, device=M.device)
@@ -61,18 +63,22 @@ def frank_wolfe_min_norm(M: Tensor, max_iter: int = 100) -> Tensor:
     Returns
     -------
     Tensor [K]
-        Non-negative weights summing to one.
+        Non-negative weights summing to one, 0 for zero rows of ``G``
+        (tasks without a gradient; see :func:`heterovae.moo._qp.solve_simplex_qp`);
+        uniform when every row is zero.
     """
     K = M.shape[0]
     scale = M.diagonal().max()
     M = M / torch.where(scale > 0, scale, torch.ones_like(scale))
+    live = M.diagonal() > 0
     eye = torch.eye(K, dtype=M.dtype, device=M.device)
     w = _best_pair(M)
     neg_inf = torch.tensor(-float("inf"), dtype=M.dtype, device=M.device)
+    pos_inf = -neg_inf
     for _ in range(max_iter):
         Mw = M @ w
         wMw = w @ Mw
-        s = torch.argmin(Mw)  # toward vertex: most negative directional derivative
+        s = torch.argmin(torch.where(live, Mw, pos_inf))  # toward vertex: most negative directional derivative
         a = torch.argmax(torch.where(w > 0, Mw, neg_inf))  # away vertex, in the support
         gap_toward = wMw - Mw[s]
         gap_away = Mw[a] - wMw
@@ -86,14 +92,19 @@ def frank_wolfe_min_norm(M: Tensor, max_iter: int = 100) -> Tensor:
         step = torch.where(dMd > 0, -dMw / torch.where(dMd > 0, dMd, torch.ones_like(dMd)), step_max)
         step = torch.minimum(step.clamp_min(0), step_max)
         w = (w + step * d).clamp_min(0)
-    return w / w.sum()
+    uniform = torch.full_like(w, 1.0 / K)
+    return torch.where(live.any(), w / w.sum().clamp_min(torch.finfo(w.dtype).tiny), uniform)
 
 
 class MGDAUB(MagnitudeMethod):
     """MGDA-UB weights: the min-norm convex combination of the task gradients.
 
     Magnitude method. Returns ``w`` on the simplex (non-negative, sums to one)
-    minimising ``||w^T G||^2``; a zero ``G`` gives uniform weights.
+    minimising ``||w^T G||^2`` over the non-zero rows of ``G``. A zero row is
+    a task without a gradient in this batch (a column with no observed cell
+    in it): it gets weight 0 rather than making the min-norm point zero and
+    the whole step vanish. A zero ``G`` gives uniform weights (with either
+    solver).
 
     Parameters
     ----------

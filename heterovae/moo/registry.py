@@ -115,7 +115,9 @@ def validate_method_params(method_params: Optional[Mapping]) -> Dict[str, dict]:
 
     Entries for methods absent from a given spec are allowed (so one dict can
     serve a whole :func:`cocktail` grid), but every name and every parameter
-    must exist. Values are checked by the method constructors in :func:`build`.
+    must exist, and every entry's values are checked by building its method,
+    so a bad value fails every candidate of a grid search alike, not only
+    those that use the method.
     """
     if method_params is None:
         return {}
@@ -126,6 +128,8 @@ def validate_method_params(method_params: Optional[Mapping]) -> Dict[str, dict]:
         key = _normalise_name(name)
         if key == "none":
             raise ValueError("method_params: 'none' has no parameters")
+        if key in out:
+            raise ValueError(f"method_params names {key} twice (names are case-insensitive)")
         if not isinstance(params, Mapping):
             raise ValueError(f"method_params[{name!r}] must be a dict of parameters, got {params!r}")
         valid = method_hyperparameters(key)
@@ -136,6 +140,7 @@ def validate_method_params(method_params: Optional[Mapping]) -> Dict[str, dict]:
                 f"valid parameters of {key} are {', '.join(valid) or '(none)'}"
             )
         out[key] = dict(params)
+        _instantiate(key, 1, out[key])
     return out
 
 
@@ -176,12 +181,12 @@ def build(spec, n_tasks: int, method_params: Optional[Mapping] = None,
     n_tasks = int(n_tasks)
     if magnitude == "none" and direction == "none":
         return None
-    return Aggregator(
-        magnitude=None if magnitude == "none" else _instantiate(magnitude, n_tasks, params.get(magnitude, {})),
-        direction=None if direction == "none" else _instantiate(direction, n_tasks, params.get(direction, {})),
-        rescale=rescale,
-        check_finite=check_finite,
-    )
+    methods = {}
+    for family, name in (("magnitude", magnitude), ("direction", direction)):
+        if name != "none":
+            methods[family] = _instantiate(name, n_tasks, params.get(name, {}))
+            methods[family].check_n_tasks(n_tasks)
+    return Aggregator(**methods, rescale=rescale, check_finite=check_finite)
 
 
 def cocktail(include_newer: bool = False) -> List[Optional[Tuple[str, str]]]:

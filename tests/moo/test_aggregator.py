@@ -198,14 +198,29 @@ def test_cocktail_is_a_grid_search_value():
         build(est.moo, 5)
 
 
-@pytest.mark.parametrize("spec", [s for s in cocktail(include_newer=True) if s is not None])
+# methods that read no Gram matrix (GradDrop works per coordinate, GradNorm on row norms)
+_GRAM_FREE = [("none", "graddrop"), ("gradnorm", "none"), ("gradnorm", "graddrop")]
+
+
+@pytest.mark.parametrize("spec", [s for s in cocktail(include_newer=True) if s not in [None, *_GRAM_FREE]])
 def test_overflowing_finite_gradients_raise_instead_of_nan(spec):
-    # finite entries whose squares overflow float32: the Gram matrix and the norm
-    # of the plain sum (for rescaling) are not finite
+    # finite entries whose squares overflow float32: the Gram matrix is not finite
     G = torch.full((3, 10), 3e37)
     G[1] *= -1
     with pytest.raises(ValueError, match="overflow"):
         build(spec, 3)(G, torch.ones(3))
+
+
+@pytest.mark.parametrize("spec", _GRAM_FREE)
+@pytest.mark.parametrize("value", [3e37, 1e19])
+def test_rescaling_survives_a_norm_that_overflows(spec, value):
+    """A finite float32 step whose norm overflows was rescaled to zero; the rescaled norm must be exact."""
+    G = torch.full((3, 10), value)
+    G[1] *= -1
+    d = build(spec, 3)(G, torch.ones(3))
+    assert torch.isfinite(d).all()
+    plain = torch.linalg.vector_norm(G.double().sum(0))
+    assert float(torch.linalg.vector_norm(d.double())) == pytest.approx(float(plain), rel=1e-6)
 
 
 def test_numpy_integers_are_accepted():
@@ -223,6 +238,68 @@ def test_weights_at_rounding_level_are_zeroed_but_nan_is_kept():
     from heterovae.moo.aggregator import _drop_rounding_noise
 
     w = torch.tensor([0.75, 0.25, 0.0, 3.8e-19], dtype=torch.float64)
-    torch.testing.assert_close(_drop_rounding_noise(w), torch.tensor([0.75, 0.25, 0.0, 0.0], dtype=torch.float64))
-    kept = _drop_rounding_noise(torch.tensor([1.0, float("nan"), 1e-30]))
+    ones = torch.ones(4, dtype=torch.float64)
+    torch.testing.assert_close(_drop_rounding_noise(w, ones), torch.tensor([0.75, 0.25, 0.0, 0.0], dtype=torch.float64))
+    kept = _drop_rounding_noise(torch.tensor([1.0, float("nan"), 1e-30]), torch.ones(3))
     assert kept[0] == 1.0 and torch.isnan(kept[1])
+
+
+def test_rounding_level_is_judged_by_each_task_share_not_its_weight():
+    """IMTL-G weights go as 1 / ||g_k||: a tiny weight on a huge gradient is a full share."""
+    from heterovae.moo.aggregator import _drop_rounding_noise
+
+    w = torch.tensor([1e4, 1.0, 1e-9])
+    norms = torch.tensor([1e-4, 1.0, 1e9])
+    torch.testing.assert_close(_drop_rounding_noise(w, norms), w)
+
+
+@pytest.mark.parametrize("method", ["imtlg", "nash-mtl"])
+def test_gradients_spanning_many_orders_all_descend(method):
+    torch.manual_seed(0)
+    G = torch.randn(3, 50) * torch.tensor([1e-4, 1.0, 1e4])[:, None]
+    units = G / G.norm(dim=1, keepdim=True)
+    projections = units @ build(method, 3, rescale=False)(G)
+    assert (projections > 0).all(), projections
+    if method == "imtlg":  # impartial: equal projections on every unit gradient
+        torch.testing.assert_close(projections, projections.mean().expand(3), rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("params", [
+    {"gradnorm": {"alpha": float("nan")}},
+    {"gradnorm": {"alpha": float("inf")}},
+    {"gradnorm": {"min_weight": float("nan")}},
+    {"imtlg": {"rtol": float("nan")}},
+    {"aligned-mtl": {"rtol": float("nan")}},
+    {"nash-mtl": {"ridge": float("inf")}},
+])
+def test_non_finite_hyperparameters_are_rejected(params):
+    (name, values), = params.items()
+    (param, _), = values.items()
+    with pytest.raises(ValueError, match=f"{name}: {param} must be finite"):
+        build(name, 3, params)
+
+
+@pytest.mark.parametrize("name", ["imtlg", "aligned-mtl"])
+@pytest.mark.parametrize("rtol", [1.0, 5.0])
+def test_rtol_of_one_or_more_is_rejected(name, rtol):
+    """It would cut every eigenvalue: plain training (IMTL-G) or no step at all (Aligned-MTL), silently."""
+    with pytest.raises(ValueError, match="rtol must be < 1"):
+        build(name, 3, {name: {"rtol": rtol}})
+
+
+def test_params_of_methods_outside_the_spec_are_checked_too():
+    """One dict serves a whole cocktail grid: a bad value must fail every candidate, not some."""
+    with pytest.raises(ValueError, match="pcgrad: seed must be >= 0"):
+        build("imtlg", 3, {"pcgrad": {"seed": -1}})
+    with pytest.raises(ValueError, match="seed must be <= "):
+        build("pcgrad", 3, {"pcgrad": {"seed": 2**70}})
+
+
+def test_a_method_named_twice_is_rejected():
+    with pytest.raises(ValueError, match="names imtlg twice"):
+        build("imtlg", 3, {"IMTLG": {"rtol": 1e-5}, "imtlg": {"rtol": 1e-4}})
+
+
+def test_graddrop_leakage_length_is_checked_at_build():
+    with pytest.raises(ValueError, match="leakage has 2 values but there are 4 tasks"):
+        build("graddrop", 4, {"graddrop": {"leakage": [0.1, 0.2]}})

@@ -75,5 +75,5 @@ def test_bad_leakage(leakage):
 
 
 def test_per_task_leakage_length_checked():
-    with pytest.raises(ValueError, match="leakage has 2 values but G has K=6 rows"):
+    with pytest.raises(ValueError, match="leakage has 2 values but there are 6 tasks"):
         GradDrop(leakage=[0.1, 0.2]).combine(conflicting_matrix())

@@ -32,12 +32,15 @@ def test_weights_on_simplex_and_kkt(matrix, kwargs):
     w = MGDAUB(**kwargs).weights(G)
     assert (w >= 0).all()
     assert w.sum().item() == pytest.approx(1.0, abs=1e-12)
-    # KKT of min w^T M w on the simplex: (M w)_i >= w^T M w for all i, with
-    # equality on the support of w. Normalised by the scale of M.
+    # KKT of min w^T M w on the simplex of the non-zero rows (a zero row is no
+    # task): (M w)_i >= w^T M w for all of them, with equality on the support
+    # of w. Normalised by the scale of M.
     M = G @ G.T
+    live = M.diagonal() > 0
+    assert (w[~live] == 0).all() or not live.any()
     scale = M.diagonal().max().clamp_min(1e-300)
     Mw, wMw = (M @ w) / scale, (w @ M @ w) / scale
-    assert (Mw >= wMw - 1e-7).all(), (Mw, wMw)
+    assert (Mw[live] >= wMw - 1e-7).all(), (Mw, wMw)
     support = w > 1e-6
     assert torch.allclose(Mw[support], wMw.expand(int(support.sum())), atol=1e-6)
 
@@ -106,6 +109,49 @@ def test_frank_wolfe_float32_close_to_exact():
     fw = MGDAUB(solver="frank-wolfe").weights(G)
     assert fw.dtype == torch.float32
     torch.testing.assert_close(fw.double(), exact, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs", SOLVERS)
+@pytest.mark.parametrize("seed", range(6))
+def test_kkt_holds_for_gradients_of_very_different_sizes(seed, kwargs):
+    """Rows of norm 1e-4 next to 1e4: d = w @ G must still have g_k . d >= ||d||^2 for every task.
+
+    A ridge relative to the largest row swamped the small ones: a "common
+    descent direction" that raised one task's loss.
+    """
+    rng = np.random.default_rng(seed)
+    K = 3 + seed % 3
+    G = torch.tensor(rng.normal(size=(K, 20)) * 10.0 ** rng.uniform(-4, 4, size=K)[:, None])
+    w = MGDAUB(**kwargs).weights(G)
+    d = w @ G
+    norm2 = float(d @ d)
+    assert ((G @ d) >= norm2 * (1 - 1e-6)).all(), ((G @ d) / norm2, w)
+    support = w > 1e-9
+    np.testing.assert_allclose((G @ d)[support].numpy(), norm2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", SOLVERS)
+def test_a_zero_row_is_not_a_task(kwargs):
+    """A column with no observed cell in the batch has a zero gradient; it must not zero the step."""
+    G = conflicting_matrix(K=4, n=15, seed=2)
+    reference = MGDAUB(**kwargs).weights(G[:3])
+    G[3] = 0
+    w = MGDAUB(**kwargs).weights(G)
+    assert w[3] == 0
+    torch.testing.assert_close(w[:3], reference, atol=1e-6, rtol=0)
+    assert float((w @ G).norm()) > 0
+
+
+@pytest.mark.parametrize("kwargs", SOLVERS)
+def test_only_one_non_zero_row_takes_all_the_weight(kwargs):
+    G = torch.zeros(3, 5, dtype=torch.float64)
+    G[1] = 1.0
+    torch.testing.assert_close(MGDAUB(**kwargs).weights(G), torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kwargs", SOLVERS)
+def test_zero_matrix_gives_uniform_weights(kwargs):
+    torch.testing.assert_close(MGDAUB(**kwargs).weights(torch.zeros(3, 5)), torch.full((3,), 1 / 3))
 
 
 def test_hyperparameter_errors():

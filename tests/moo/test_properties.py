@@ -75,6 +75,15 @@ def test_single_task_reduces_to_its_gradient(name, dtype):
     torch.testing.assert_close(agg(G, torch.ones(1, dtype=dtype)), G[0])
 
 
+@pytest.mark.parametrize("name", sorted({**MAGNITUDE_METHODS, **DIRECTION_METHODS}))
+def test_single_task_draws_no_random_numbers(name):
+    """With one column, a method must leave training exactly as without it: same RNG stream."""
+    G = MATRICES["single_task"](torch.float32)
+    before = torch.get_rng_state()
+    build(name, 1)(G, torch.ones(1))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def _permutation_inputs():
     return [MATRICES[m](torch.float64) for m in ("random", "conflicting", "zero_rows", "extreme_scales")]
 
