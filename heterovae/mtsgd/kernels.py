@@ -85,13 +85,23 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances ``||x_a - x_b||^2`` as an (M, M) matrix.
 
     Uses the ``|a|^2 + |b|^2 - 2 a.b`` expansion (no (M, M, P) difference
-    tensor), clamps the round-off negatives and sets the diagonal to zero.
+    tensor) on the particles minus their mean, clamps the round-off
+    negatives and sets the diagonal to zero. Without the centring the
+    expansion cancels catastrophically in float32 once the particles sit
+    far from the origin relative to their spread (``100 + 0.01 z``: most
+    pairs came out at distance 0).
     """
+    x = _centred(x)
     sq = (x * x).sum(dim=1)
     d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
     d2 = d2.clamp_min(0.0)
     d2.fill_diagonal_(0.0)
     return d2
+
+
+def _centred(x: torch.Tensor) -> torch.Tensor:
+    """``x`` minus its mean particle: distances and repulsion are translation invariant."""
+    return x - x.mean(dim=0, keepdim=True)
 
 
 def median_bandwidth(x: torch.Tensor, sq_dists: torch.Tensor = None) -> torch.Tensor:
@@ -201,7 +211,7 @@ class RadialKernel(ABC):
         functions of the particles and the scores, not something to
         differentiate through.
         """
-        x = _check_particles(x).detach()
+        x = _centred(_check_particles(x).detach())  # see pairwise_sq_distances
         m, p = x.shape
         d2 = pairwise_sq_distances(x)
         h = self.resolve_bandwidth(x, d2)

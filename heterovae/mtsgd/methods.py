@@ -184,7 +184,10 @@ def _output_space_terms(kernel, values, tensors, m):
     grad_{f_j} k(f_j, f_i)`` pulled back to the parameters through the
     Jacobian of particle ``i`` (the map the authors' code uses).
     """
+    # centred by a constant (the detached mean), as in pairwise_sq_distances,
+    # so the expansion below does not cancel in float32
     f = values.reshape(m, -1)
+    f = f - f.detach().mean(dim=0, keepdim=True)
     fixed = f.detach()
     d2 = pairwise_sq_distances(fixed)
     h = kernel.resolve_bandwidth(fixed, d2)

@@ -30,6 +30,7 @@ renormalised, so it lies exactly on the simplex.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -122,10 +123,10 @@ def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-5):
     >>> simplex_min_norm(g @ g.T)
     array([0.5, 0.5])
     """
-    if isinstance(ridge, bool) or not (isinstance(ridge, numbers.Real) and ridge > 0):
-        raise ValueError(f"ridge must be a positive float, got {ridge!r}")
-    if isinstance(psd_tol, bool) or not (isinstance(psd_tol, numbers.Real) and psd_tol >= 0):
-        raise ValueError(f"psd_tol must be a non-negative float, got {psd_tol!r}")
+    if isinstance(ridge, bool) or not (isinstance(ridge, numbers.Real) and math.isfinite(ridge) and ridge > 0):
+        raise ValueError(f"ridge must be a positive finite float, got {ridge!r}")
+    if isinstance(psd_tol, bool) or not (isinstance(psd_tol, numbers.Real) and math.isfinite(psd_tol) and psd_tol >= 0):
+        raise ValueError(f"psd_tol must be a non-negative finite float, got {psd_tol!r}")
     is_tensor = isinstance(U, torch.Tensor)
     u = U.detach().cpu().double().numpy() if is_tensor else np.asarray(U, dtype=float)
     if u.ndim not in (2, 3) or u.shape[-1] != u.shape[-2] or u.shape[-1] < 1:

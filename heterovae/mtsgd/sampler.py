@@ -45,7 +45,10 @@ class MultiTargetSampler(nn.Module):
         Kernel name (``"rbf"``, ``"imq"``) or instance, median bandwidth by
         default.
     optimizer : type of torch.optim.Optimizer or None, default=torch.optim.Adam
-        Built as ``optimizer(self.parameters(), lr=lr, **optimizer_kwargs)``.
+        Built as ``optimizer(self.parameters(), lr=lr, **optimizer_kwargs)``;
+        any first-order optimizer (SGD, Adam, RMSprop, ...). Optimizers whose
+        ``step`` needs a closure that re-evaluates a loss (LBFGS) are
+        refused: the update is a direction, not the gradient of a loss.
         ``None`` builds none: drive the particles with your own optimizer via
         :meth:`set_grad`.
     lr : float, default=1e-2
@@ -115,7 +118,7 @@ class MultiTargetSampler(nn.Module):
 
         x = torch.as_tensor(
             particles.detach() if isinstance(particles, torch.Tensor)
-            else np.asarray(particles)
+            else np.array(particles)  # a copy: a DataFrame's values may be read-only
         )
         if not x.is_floating_point():
             x = x.to(torch.get_default_dtype())
@@ -127,6 +130,9 @@ class MultiTargetSampler(nn.Module):
         if not torch.isfinite(x).all():
             raise ValueError("particles contain NaN or infinite values")
         if device is not None:
+            device = torch.device(device)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"device={str(device)!r} but CUDA is not available")
             x = x.to(device)
         self.particles = nn.Parameter(x.clone())
 
@@ -136,6 +142,7 @@ class MultiTargetSampler(nn.Module):
         if optimizer is None:
             self.optimizer = None
         else:
+            _check_closure_free(optimizer)
             self.optimizer = optimizer(
                 self.parameters(), lr=lr, **(optimizer_kwargs or {})
             )
@@ -164,6 +171,9 @@ class MultiTargetSampler(nn.Module):
 
     def scores(self) -> torch.Tensor:
         """``grad log p_k`` at every particle by autograd, shape (K, M, P)."""
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError("the scores need autograd, which torch.inference_mode() disables; "
+                               "step the sampler outside it")
         x = self.particles.detach().requires_grad_(True)
         grads = []
         for k in range(self.n_targets):
@@ -174,7 +184,9 @@ class MultiTargetSampler(nn.Module):
                         f"log_probs[{k}] is not differentiable in the particles "
                         "(its output does not require grad)"
                     )
-                (g,) = torch.autograd.grad(lp.sum(), x)
+                (g,) = torch.autograd.grad(lp.sum(), x, allow_unused=True)
+            if g is None:
+                raise ValueError(f"log_probs[{k}] does not depend on the particles (it ignores its input x)")
             if not torch.isfinite(lp).all():
                 # a NaN density with finite gradients would move the particles
                 # to where the target is undefined, without a word
@@ -233,3 +245,13 @@ class MultiTargetSampler(nn.Module):
             f"method={self.method!r}, kernel={self.kernel!r}"
         )
 
+
+def _check_closure_free(optimizer: type) -> None:
+    """Refuse optimizers whose ``step`` requires a closure (LBFGS): there is no loss to re-evaluate."""
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise TypeError(
+            f"optimizer {getattr(optimizer, '__name__', optimizer)!r} needs a closure that re-evaluates a "
+            "loss in step(); the sampler's update is a direction with no loss behind it: use a "
+            "first-order optimizer such as torch.optim.SGD or torch.optim.Adam"
+        )

@@ -70,6 +70,21 @@ def test_repulsion_and_trace_match_autograd(kernel_pair, bandwidth):
     assert terms.trace.item() == pytest.approx(trace, rel=1e-10)
 
 
+@pytest.mark.parametrize("offset", [0.0, 100.0, -1e3])
+def test_float32_terms_do_not_depend_on_where_the_particles_sit(kernel_pair, offset):
+    """Far from the origin relative to their spread, the |a|^2 + |b|^2 - 2ab expansion
+    cancelled in float32: most distances came out 0 and the bandwidth fell back to 1."""
+    cls, _ = kernel_pair
+    rng = np.random.default_rng(0)
+    spread = 0.01 * rng.normal(size=(30, 10))
+    exact = cls()(torch.tensor(spread))  # float64 at the origin: the reference
+    terms = cls()(torch.tensor(offset + spread, dtype=torch.float32))
+    np.testing.assert_allclose(terms.bandwidth.item(), exact.bandwidth.item(), rtol=1e-2)
+    np.testing.assert_allclose(terms.gram.numpy(), exact.gram.numpy(), atol=1e-2)
+    scale = exact.repulsion.abs().max().item()
+    np.testing.assert_allclose(terms.repulsion.numpy(), exact.repulsion.numpy(), atol=3e-2 * scale)
+
+
 def test_kernel_does_not_track_gradients_nor_mutate_input():
     x = torch.randn(4, 2, requires_grad=True)
     before = x.detach().clone()

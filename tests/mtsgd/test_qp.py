@@ -152,9 +152,17 @@ def test_bad_input_is_rejected(u, match):
         simplex_min_norm(u)
 
 
-def test_bad_ridge_is_rejected():
-    with pytest.raises(ValueError, match="ridge"):
-        simplex_min_norm(np.eye(2), ridge=0.0)
+@pytest.mark.parametrize("ridge", [0.0, -1e-8, float("inf"), float("nan")])
+def test_bad_ridge_is_rejected(ridge):
+    """ridge=inf gave NaN weights, which moved the particles to NaN without an error."""
+    with pytest.raises(ValueError, match="ridge must be a positive finite float"):
+        simplex_min_norm(np.eye(2), ridge=ridge)
+
+
+@pytest.mark.parametrize("psd_tol", [-1.0, float("inf"), float("nan")])
+def test_bad_psd_tol_is_rejected(psd_tol):
+    with pytest.raises(ValueError, match="psd_tol"):
+        simplex_min_norm(np.eye(2), psd_tol=psd_tol)
 
 
 def test_numpy_scalar_ridge_is_a_number():

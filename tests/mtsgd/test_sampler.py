@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -190,6 +191,9 @@ def test_toy_mtsgd_finds_the_joint_region_and_moo_svgd_does_not():
         (dict(kernel="gauss"), ValueError, "unknown kernel"),
         (dict(lr=-1.0), ValueError, "lr"),
         (dict(method="svgd", method_options={"alpha": 2.0}), ValueError, "method_options"),
+        (dict(optimizer=torch.optim.LBFGS), TypeError, "'LBFGS' needs a closure"),
+        pytest.param(dict(device="cuda"), ValueError, "CUDA is not available",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")),
     ],
 )
 def test_bad_construction(kwargs, err, match):
@@ -213,6 +217,36 @@ def test_bad_target_is_named(bad, match):
     sampler = MultiTargetSampler([TOY_TARGETS[0], bad], -torch.ones(4, 2))
     with pytest.raises(ValueError, match=match):
         sampler.step()
+
+
+def test_a_target_that_ignores_the_particles_is_named():
+    other = torch.nn.Parameter(torch.ones(()))
+    sampler = MultiTargetSampler([TOY_TARGETS[0], lambda x: other.expand(x.shape[0]) * 2.0], torch.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"log_probs\[1\] does not depend on the particles"):
+        sampler.step()
+
+
+def test_inference_mode_is_named_not_blamed_on_the_target():
+    sampler = MultiTargetSampler(TOY_TARGETS, torch.zeros(3, 2))
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        sampler.step()
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam, torch.optim.RMSprop, torch.optim.AdamW])
+def test_first_order_optimizers_step(optimizer):
+    sampler = MultiTargetSampler(TOY_TARGETS, torch.zeros(3, 2) + 1.0, optimizer=optimizer, lr=0.01)
+    before = sampler.particles.detach().clone()
+    sampler.run(2)
+    assert not torch.equal(sampler.particles.detach(), before)
+
+
+def test_read_only_array_particles_are_copied_without_a_warning():
+    values = np.random.default_rng(0).normal(size=(4, 2))
+    values.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sampler = MultiTargetSampler(TOY_TARGETS, values)
+    np.testing.assert_array_equal(sampler.particles.detach().numpy(), values)
 
 
 def test_method_options_reach_the_rule():
