@@ -72,6 +72,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="mtsgd_zdt3.png")
     args = parser.parse_args()
+    if args.dim < 2:
+        parser.error("--dim must be at least 2: ZDT3's second objective needs x_2..x_n")
     torch.set_num_threads(1)
 
     targets = [make_target(k, args.temperature) for k in range(2)]

@@ -16,11 +16,13 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from . import moo as moo_methods
 from ._table_estimator import MixedTableTransformerMixin
 from .detection import LikelihoodDetector
+from .likelihoods import LIKELIHOODS
 from .metrics.imputation import ERROR_OF_KIND, error_rate, normalized_rmse
 from .preprocessing import TableCodec
 from .training import (ColumnLossHistory, EpochSchedule, TensorBatches, VAENet, WeightAverage, _TensorDataset,
@@ -327,7 +329,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the torch model.
     n_epochs_ : int
-        Epochs trained (``max_epochs``, resolved when it is ``"auto"``).
+        Epochs trained: ``max_epochs`` (resolved when it is ``"auto"``), or
+        fewer when a callback such as ``EarlyStopping`` stopped training.
     auto_takes_mean_ : ndarray of bool, shape (n_features,)
         The numeric columns that ``impute_with="auto"`` imputes with the
         mean rather than the model's default estimate, chosen at fit on
@@ -462,6 +465,19 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             return value
         return MODELS[self.model].default_sizes(len(self.specs_)).get(name, False if name == "decoder_skip" else None)
 
+    def _check_callbacks_have_validation(self):
+        """A callback that monitors a ``valid_*`` score needs held-out rows; say so before training."""
+        if self.validation_fraction > 0:
+            return
+        for entry in self.callbacks or []:
+            callback = entry[1] if isinstance(entry, tuple) else entry
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor.startswith("valid"):
+                raise ValueError(
+                    f"callback {type(callback).__name__} monitors {monitor!r}, which needs held-out rows: "
+                    "set validation_fraction > 0 (e.g. 0.1), or monitor a train_* score"
+                )
+
     def _default_callbacks(self):
         callbacks = [("column_nll", ColumnLossHistory()), ("epoch_schedule", EpochSchedule())]
         if self.ema_decay > 0:
@@ -516,6 +532,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         _check_2d(X)
         self._check_n_rows(X)
         moo_methods.validate_spec(self.moo)
+        self._check_callbacks_have_validation()
         detector = LikelihoodDetector(likelihoods=self.likelihoods).fit(X)
         self.specs_ = detector.specs_
         _check_feature_names(self, X, reset=True)
@@ -560,6 +577,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 verbose=self.verbose,
             )
             self.net_.fit(self._training_data(module, x, observed), None)
+            self.n_epochs_ = len(self.net_.history)  # fewer than planned if a callback stopped training
             self.auto_takes_mean_ = self._choose_auto_points(values)
         return self
 
@@ -574,7 +592,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         (at most 10,000 rows), hidden from the model, with the lower squared
         error; ties keep the default.
         """
-        numeric = np.array([ERROR_OF_KIND[s.kind] != "error_rate" for s in self.specs_])
+        # only where "auto" is not already the mean (positive columns): elsewhere
+        # the two passes could not differ, and for IWAE each costs 100 decodings a row
+        numeric = np.array([ERROR_OF_KIND[s.kind] != "error_rate" and LIKELIHOODS[s.kind].default_point != "mean"
+                            for s in self.specs_])
         takes_mean = np.zeros(len(self.specs_), dtype=bool)
         if not numeric.any():
             return takes_mean
@@ -640,7 +661,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             shape = (0, x.shape[1]) if n_draws is None else (n_draws, 0, x.shape[1])
             return np.empty(shape, dtype=np.float64)
         out = []
-        step = max(self.net_.batch_size, 4096)
+        # models that decode many latent draws per row (IWAE) bound the chunk
+        step = min(max(self.net_.batch_size, 4096), getattr(module, "impute_rows", 4096))
         for start in range(0, len(x), step):
             xb, ob = x[start:start + step], observed[start:start + step]
             if n_draws is not None:
@@ -677,20 +699,35 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         every missing cell from its likelihood; observed cells stay as they
         are.
 
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        n_draws : int, default=5
+            Number of completions (0 gives an empty list).
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; ``None`` uses a seed derived from the fit's
+            ``random_state``, so repeated calls give the same draws.
+
         Returns
         -------
-        list of length ``n_draws`` of completed tables, each like :meth:`transform`'s output.
+        list of length ``n_draws`` of completed tables, each like
+        :meth:`transform`'s output (container, dtypes, ``set_output``).
         """
         check_is_fitted(self, "net_")
+        if isinstance(n_draws, bool) or not isinstance(n_draws, Integral) or n_draws < 0:
+            raise ValueError(f"n_draws must be a non-negative int, got {n_draws!r}")
+        if n_draws == 0:
+            return []
         x, observed = self._tensors(X)
         if random_state is None:
             generator = self._generator(1)
         else:
-            generator = torch.Generator(device=x.device).manual_seed(int(random_state))
+            seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+            generator = torch.Generator(device=x.device).manual_seed(seed)
         with torch_threads(self.n_threads):
             draws = self._predict_codes(x, observed, None, generator=generator, n_draws=int(n_draws))
         missing = ~observed.cpu().numpy()
-        return [self._codec.decode(X, d, missing) for d in draws]
+        return [_wrap_data_with_container("transform", self._codec.decode(X, d, missing), X, self) for d in draws]
 
     def score(self, X, y=None, hidden_fraction=0.2):
         """Imputation accuracy on cells of ``X`` that are hidden for the test (higher is better).

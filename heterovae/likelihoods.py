@@ -289,7 +289,9 @@ class LogNormal(_LocationScale):
     def sample(self, raw, generator=None):
         mu, sigma = self._t_params(raw)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return torch.expm1(torch.clamp(mu + sigma * eps, max=_MAX_EXP))
+        # log(1 + x) ~ Normal puts mass on (-1, 0), which a positive column
+        # cannot hold: those draws are zeros, as the median and mode already are
+        return torch.clamp(torch.expm1(torch.clamp(mu + sigma * eps, max=_MAX_EXP)), min=0.0)
 
 
 class Poisson(Likelihood):

@@ -113,10 +113,35 @@ def test_samples_agree_with_log_prob(kind):
             support = torch.arange(0, 400.0, dtype=torch.float64)[:, None, None]
             pmf = lik.log_prob(raw, support.expand(-1, N, n)).exp()
             ref = (pmf * support).sum(0)
+        elif kind == "pos":
+            # draws are max(exp(Y) - 1, 0) with Y ~ Normal(mu, sigma) (see the test below):
+            # E = exp(mu + sigma^2 / 2) Phi((mu + sigma^2) / sigma) - Phi(mu / sigma)
+            p = {k: v.numpy() for k, v in lik.params(raw).items()}
+            mu, sigma = p["mu"], p["sigma"]
+            ref = torch.as_tensor(np.exp(mu + sigma**2 / 2) * stats.norm.cdf((mu + sigma**2) / sigma)
+                                  - stats.norm.cdf(mu / sigma))
         else:
             ref = lik.mean(raw)
         sem = samples.std(0) / np.sqrt(S)
         assert torch.all((samples.mean(0) - ref).abs() < 6 * sem + 1e-9)
+
+
+def test_positive_draws_are_zero_where_the_shifted_lognormal_goes_below_zero():
+    """log(1 + x) ~ Normal puts mass on (-1, 0); a positive column's draws must not go there.
+
+    Those draws become exact zeros, so the share of zeros is P(log(1 + x) < 0) = Phi(-mu / sigma).
+    """
+    rng = np.random.default_rng(1)
+    lik = make_likelihood("pos", 1, None).double()
+    lik.fit(np.where(rng.random((200, 1)) < 0.5, 0.0, rng.lognormal(1.0, 1.0, (200, 1))))
+    raw = torch.as_tensor(rng.normal(0, 1.5, (N, 1, lik.n_params)))
+    S = 40000
+    draws = lik.sample(raw.expand(S, *raw.shape), generator=torch.Generator().manual_seed(0))
+    assert (draws >= 0).all()
+    p = lik.params(raw)
+    below = stats.norm.cdf(-p["mu"].numpy() / p["sigma"].numpy())
+    assert below.max() > 0.05  # the test exercises the clamp
+    np.testing.assert_allclose((draws == 0).double().mean(0).numpy(), below, atol=0.01)
 
 
 @pytest.mark.parametrize("kind", list(LIKELIHOODS))

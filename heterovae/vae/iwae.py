@@ -67,6 +67,9 @@ def _log_space_centre(lik, raw: torch.Tensor, weights: torch.Tensor) -> torch.Te
     return torch.expm1(torch.clamp((weights[..., None] * mu).sum(0), max=80.0)).clamp_min(0.0)
 
 
+#: Numbers in one imputation chunk's decodings (see IWAE.impute_rows).
+_IMPUTE_ELEMENTS = 2**24
+
 #: kind -> the estimate ``how="auto"`` takes under importance sampling when it
 #: is not the likelihood's own ``default_point`` (see :func:`snis_point`).
 _SNIS_AUTO = {"pos": _log_space_centre}
@@ -143,10 +146,16 @@ class IWAE(HeterogeneousVAE):
         return {"latent_dim": max(2, n_columns), "hidden_dim": 100, "batch_size": 128, "lr": 1e-3}
 
     # ------------------------------------------------------------ pieces
-    def _proposal(self, x, encoder_observed, n_samples, generator=None, encoded=None):
-        """``z [K, N, d]``, ``log p(z)`` and ``log q(z | x)`` ``[K, N]`` for K reparameterised draws."""
+    def _proposal(self, x, encoder_observed, n_samples, generator=None, encoded=None, shared_noise=False):
+        """``z [K, N, d]``, ``log p(z)`` and ``log q(z | x)`` ``[K, N]`` for K reparameterised draws.
+
+        ``shared_noise`` gives every row the same K standard-normal draws
+        (common random numbers): each row's estimate is then a function of
+        that row alone, not of its position in the batch or of the batch size.
+        """
         loc, scale = self.encode(x, encoder_observed, encoded)
-        eps = torch.randn((n_samples, *loc.shape), generator=generator, device=loc.device, dtype=loc.dtype)
+        shape = (n_samples, 1, loc.shape[-1]) if shared_noise else (n_samples, *loc.shape)
+        eps = torch.randn(shape, generator=generator, device=loc.device, dtype=loc.dtype)
         z = loc + scale * eps
         log_pz = (-0.5 * z**2 - 0.5 * _LOG_2PI).sum(-1)
         # (z - loc) / scale == eps, so this is log q(z) with its full dependence on the encoder
@@ -154,9 +163,9 @@ class IWAE(HeterogeneousVAE):
         return z, log_pz, log_qz
 
     def importance_weights(self, x: torch.Tensor, observed: torch.Tensor, n_samples: int,
-                           generator: Optional[torch.Generator] = None):
+                           generator: Optional[torch.Generator] = None, shared_noise: bool = False):
         """Decodings ``raw [K, N, P]`` and normalised weights ``[K, N]`` for ``x`` (already prepared)."""
-        z, log_pz, log_qz = self._proposal(x, observed, n_samples, generator)
+        z, log_pz, log_qz = self._proposal(x, observed, n_samples, generator, shared_noise=shared_noise)
         raw = self.decode(z)
         log_w = (self.log_likelihood(raw, x) * observed).sum(-1) + log_pz - log_qz
         return raw, torch.softmax(log_w, dim=0)
@@ -188,6 +197,12 @@ class IWAE(HeterogeneousVAE):
         return {"loss": -bound.mean(), "column_nll": column_nll, "kl": kl}
 
     # ------------------------------------------------------------ imputation
+    @property
+    def impute_rows(self) -> int:
+        """Rows per imputation chunk: the ``[K, rows, P]`` decodings stay near 2**24 numbers
+        (64 MB in float32) whatever the number of categories."""
+        return max(1, _IMPUTE_ELEMENTS // (self.n_impute_samples * self.heads.linear.out_features))
+
     def _generator(self, generator, device):
         # imputation must not depend on (or move) the global RNG
         return generator if generator is not None else torch.Generator(device=device).manual_seed(0)
@@ -198,10 +213,13 @@ class IWAE(HeterogeneousVAE):
         """Self-normalised importance-sampling estimate of every cell ``[N, D]``.
 
         See :func:`snis_point` for ``how``. Uses :attr:`n_impute_samples`
-        draws; without a ``generator`` a fixed seed makes it deterministic.
+        draws, the same for every row, so a row's estimate does not depend on
+        the other rows; without a ``generator`` a fixed seed makes it
+        deterministic.
         """
         x = self.prepare(x, observed)
-        raw, w = self.importance_weights(x, observed, self.n_impute_samples, self._generator(generator, x.device))
+        raw, w = self.importance_weights(x, observed, self.n_impute_samples, self._generator(generator, x.device),
+                                         shared_noise=True)
         return self._to_columns([snis_point(lik, r, w, how) for lik, r in zip(self.likelihoods, self._split_raw(raw))])
 
     @torch.no_grad()
