@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
+import numpy as np
 import pandas as pd
 
 from .columns import KINDS
@@ -16,19 +18,21 @@ def _type_overrides(pairs: List[str], columns) -> dict:
     for pair in pairs:
         name, sep, kind = pair.rpartition("=")
         if not sep or not name:
-            raise SystemExit(f"--type expects COLUMN=KIND, got {pair!r}")
+            raise ValueError(f"--type expects COLUMN=KIND, got {pair!r}")
         if name not in columns and name.isdigit() and int(name) < len(columns):
             name = columns[int(name)]
+        if name in overrides:
+            raise ValueError(f"--type names column {name!r} twice")
         overrides[name] = kind
     return overrides
 
 
-def _likelihoods(args, frame):
+def _likelihoods(args, table: "_Table"):
     if args.data_types:
         if args.type:
-            raise SystemExit("give either --data-types or --type, not both")
+            raise ValueError("give either --data-types or --type, not both")
         return args.data_types
-    return _type_overrides(args.type, list(frame.columns)) or None
+    return _type_overrides(args.type, list(table.frame.columns)) or None
 
 
 def _epochs(text):
@@ -42,33 +46,90 @@ def _parse_moo(text: Optional[str]):
     return parts[0] if len(parts) == 1 else parts
 
 
-def _read(path: str, header: bool) -> pd.DataFrame:
-    frame = pd.read_csv(path, header=0 if header else None)
-    if not header:
-        frame.columns = [f"c{j}" for j in range(frame.shape[1])]
-    return frame
+class _Table:
+    """A CSV file read twice with the same missing-value rules: as values to model, and as
+    the text of every cell, so observed cells are written back exactly as they were read.
+
+    A first column with an empty header is the row index pandas writes: it is copied
+    to the output and not modelled.
+    """
+
+    def __init__(self, path: str, header: bool, sep: str):
+        sep = self.sep = {"\\t": "\t"}.get(sep, sep)  # --sep '\t' from a shell is a backslash and a t
+        options = dict(header=0 if header else None, sep=sep)
+        self.frame = pd.read_csv(path, **options)
+        self.text = pd.read_csv(path, dtype=str, **options)
+        if self.frame.shape[1] == 1:
+            name = str(self.frame.columns[0]) if header else str(self.text.iloc[0, 0])
+            for other in (";", "\t", "|"):
+                if other != sep and other in name:
+                    shown = "\\t" if other == "\t" else other
+                    raise ValueError(f"the file has a single column, whose {'header' if header else 'first cell'} "
+                                     f"contains '{shown}': if that separates the fields, pass --sep '{shown}'")
+        if header:
+            # pandas renames duplicate headers (a, a.1); write back the file's own
+            self.header = ["" if pd.isna(h) else h for h in
+                           pd.read_csv(path, header=None, nrows=1, dtype=str, sep=sep).iloc[0]]
+        else:
+            self.header = None
+            self.frame.columns = self.text.columns = [f"c{j}" for j in range(self.frame.shape[1])]
+        self.index = None
+        if header and self.frame.shape[1] > 1 and self.header[0] == "":
+            self.index = self.text.iloc[:, 0]
+            self.frame, self.text, self.header = self.frame.iloc[:, 1:], self.text.iloc[:, 1:], self.header[1:]
+
+    def write(self, path: str, completed: pd.DataFrame, specs) -> None:
+        out = self.text.copy()
+        for j, spec in enumerate(specs):
+            missing = self.frame.iloc[:, j].isna().to_numpy()
+            if missing.any():
+                whole = spec.kind in _WHOLE_KINDS
+                out.iloc[missing, j] = [_format(v, whole) for v in completed.iloc[missing, j]]
+        if self.index is not None:
+            out.insert(0, "", self.index, allow_duplicates=True)
+        header = False if self.header is None else ([""] if self.index is not None else []) + list(self.header)
+        out.to_csv(path, index=False, header=header, sep=self.sep)
+
+
+#: Kinds whose values are whole numbers or labels: an imputed 2.0 is written "2", as the
+#: column's observed cells are (pandas reads a column of integers with blanks as floats).
+_WHOLE_KINDS = ("count", "binary", "cat", "ordinal")
+
+
+def _format(value, whole: bool) -> str:
+    if isinstance(value, (bool, np.bool_, str)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if whole:
+        return str(int(round(value)))
+    return repr(value)
+
+
+def _check_writable(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"cannot write {path!r}: the folder {folder!r} does not exist")
 
 
 def _impute(args) -> int:
     from .imputer import HeterogeneousVAEImputer
 
-    frame = _read(args.input, not args.no_header)
+    _check_writable(args.output)  # before training, not after it
+    table = _Table(args.input, not args.no_header, args.sep)
     imputer = HeterogeneousVAEImputer(
         model=args.model,
         moo=_parse_moo(args.moo),
-        likelihoods=_likelihoods(args, frame),
+        likelihoods=_likelihoods(args, table),
         max_epochs=args.epochs,
         device=args.device,
         random_state=args.seed,
         verbose=args.verbose,
     )
-    completed = imputer.fit_transform(frame)
-    # A CSV has no integer column with blanks: pandas reads one as floats, whose
-    # imputed counts would be fractional means. Counts go back as whole numbers.
-    for spec in imputer.specs_:
-        if spec.kind == "count":
-            completed[spec.name] = completed[spec.name].round().astype("Int64")
-    completed.to_csv(args.output, index=False, header=not args.no_header)
+    completed = imputer.fit_transform(table.frame)
+    table.write(args.output, completed, imputer.specs_)
+    frame = table.frame
     n_missing = int(frame.isna().sum().sum())
     print(f"imputed {n_missing} missing cells in {frame.shape[0]} rows x {frame.shape[1]} columns -> {args.output}",
           file=sys.stderr)
@@ -78,8 +139,8 @@ def _impute(args) -> int:
 def _detect(args) -> int:
     from .detection import LikelihoodDetector
 
-    frame = _read(args.input, not args.no_header)
-    specs = LikelihoodDetector(likelihoods=_likelihoods(args, frame)).fit(frame).specs_
+    table = _Table(args.input, not args.no_header, args.sep)
+    specs = LikelihoodDetector(likelihoods=_likelihoods(args, table)).fit(table.frame).specs_
     width = max(len(str(s.name)) for s in specs)
     for s in specs:
         extra = "" if s.categories is None else f"  ({len(s.categories)} categories)"
@@ -92,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
-        p.add_argument("input", help="CSV file; empty cells (or NA, NaN) are missing")
+        p.add_argument("input", help="CSV file; empty cells (and pandas' missing markers: NA, NaN, null, None, "
+                                     "n/a, ...) are missing. A first column with an empty header is the row index: "
+                                     "copied to the output, not modelled")
         p.add_argument("--no-header", action="store_true", help="the CSV has no header row")
+        p.add_argument("--sep", default=",", help="field separator (default: ',')")
         p.add_argument("--type", action="append", default=[], metavar="COLUMN=KIND",
                        help=f"override a column's likelihood; KIND is one of {', '.join(KINDS)}; repeatable")
         p.add_argument("--data-types", metavar="CSV", help="a HI-VAE data_types.csv giving every column's type")

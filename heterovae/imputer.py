@@ -20,6 +20,7 @@ from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from . import moo as moo_methods
+from ._device import resolve_device
 from ._table_estimator import MixedTableTransformerMixin
 from .detection import LikelihoodDetector
 from .likelihoods import LIKELIHOODS
@@ -55,13 +56,6 @@ def torch_threads(n: Optional[int]):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _check_2d(X):
@@ -538,7 +532,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         _check_feature_names(self, X, reset=True)
         _check_n_features(self, X, reset=True)
         self._codec = TableCodec(self.specs_).fit(X)
-        self._device = resolve_device(self.device)
+        self._device = str(resolve_device(self.device))
         values = self._codec.encode(X, fitting=True)
         continuous = np.array([s.categories is None for s in self.specs_])
         # point estimates never leave the range seen in training (a safety net

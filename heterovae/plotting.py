@@ -161,6 +161,8 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
         unknown = [c for c in columns if c not in names]
         if unknown:
             raise ValueError(f"columns: {unknown} are not columns of the imputers ({names})")
+        if not columns:
+            raise ValueError("columns is empty: name at least one column, or pass None for all")
     if splits == "auto":
         splits, explicit = _SPLITS, False
     else:

@@ -132,11 +132,35 @@ def test_per_task_accuracy_and_multitask_scores():
         ([3], [[0.5, 0.5]], None, "not in classes"),
         ([0], [[0.5, 0.5]], [0, 1, 2], "3 labels"),
         ([0], [0.5, 0.5], None, "2-D"),
+        ([0], [[0.1, 0.9, 0.0]], [0, 0, 2], "classes must be unique"),
+        ([], np.empty((0, 2)), None, "at least one sample"),
     ],
 )
 def test_bad_input_errors(y, p, classes, match):
     with pytest.raises(ValueError, match=match):
         brier_score(y, p, classes=classes)
+
+
+def test_multitask_scores_checks_every_task_before_scoring():
+    Y = np.array([[0, 1], [1, 2], [0, 0]])
+    probas = [np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]),
+              np.array([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.7, 0.2, 0.1]])]
+    with pytest.raises(ValueError, match="classes has 1 label arrays but there are 2 tasks"):
+        multitask_scores(Y, probas, classes=[[0, 1]])  # zip dropped the second task
+    with pytest.raises(ValueError, match="one label per row"):
+        multitask_scores(Y, [probas[0][:2], probas[1]])
+    with pytest.raises(ValueError, match="2-D"):
+        multitask_scores(Y, [probas[0][:, 0], probas[1]])
+
+
+def test_bad_options_are_named():
+    y, p = [0, 1], [[0.9, 0.1], [0.3, 0.7]]
+    with pytest.raises(ValueError, match="n_bins"):
+        expected_calibration_error(y, p, n_bins=True)
+    with pytest.raises(ValueError, match="eps"):
+        negative_log_likelihood(y, p, eps=0.0)
+    with pytest.raises(ValueError, match="lists of per-task arrays"):
+        per_task_accuracy([np.array([0, 1]), np.array([1, 1])], [np.array([0, 1]), np.array([1, 0])])
 
 
 def test_inputs_not_mutated():

@@ -30,5 +30,9 @@ def test_correction_shrinks_t_by_the_closed_form_factor():
 def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="two paired"):
         corrected_paired_ttest([1.0], [2.0], 10, 2)
+    # a column vector against a vector broadcast to (J, J); a length-1 b to an unpaired test
+    for a, b in [(np.asarray(A)[:, None], B), (A, [0.5]), (A, np.asarray(B)[:-1])]:
+        with pytest.raises(ValueError, match="same pairs"):
+            corrected_paired_ttest(a, b, 10, 2)
     with pytest.raises(ValueError, match="alternative"):
         corrected_paired_ttest(A, B, 10, 2, alternative="bigger")

@@ -88,6 +88,10 @@ def test_history_plot_selects_columns_and_rejects_bad_arguments(pair):
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["c"]
     with pytest.raises(ValueError, match=r"\['zz'\] are not columns"):
         plot_column_history(vanilla, columns=["zz"])
+    open_before = plt.get_fignums()
+    with pytest.raises(ValueError, match="columns is empty"):
+        plot_column_history(vanilla, columns=[])
+    assert plt.get_fignums() == open_before  # no figure left behind the error
     with pytest.raises(ValueError, match="valid_column_nll"):
         plot_column_history(vanilla, splits="valid")
     with pytest.raises(ValueError, match="labels must be distinct"):

@@ -89,6 +89,7 @@ def _load_split(root, split):
 
 
 def _compose(images, labels, n, max_shift, rng):
+    # digits are drawn with replacement: a digit may appear in several pairs
     first = rng.randint(0, images.shape[0], size=n)
     second = rng.randint(0, images.shape[0], size=n)
     # Top-left digit starts at (0..max_shift); bottom-right digit ends at the
@@ -100,8 +101,8 @@ def _compose(images, labels, n, max_shift, rng):
         r, c = shift_tl[i]
         X[i, 0, r : r + DIGIT, c : c + DIGIT] = images[first[i]]
         r, c = shift_br[i]
-        # Overlapping strokes: keep the darker pixel rather than adding, so
-        # values stay in [0, 255].
+        # Overlapping strokes: keep the larger value (MNIST ink is bright on
+        # black) rather than adding, so values stay in [0, 255].
         np.maximum(
             X[i, 0, r : r + DIGIT, c : c + DIGIT],
             images[second[i]],
@@ -121,7 +122,8 @@ def load_multimnist(
     n_train, n_test : int, default=60000, 10000
         Number of composed images in each split. Small values give a quick
         version for tests and examples; the full sizes take about 370 MB as
-        float32.
+        float32. Each image pairs two digits drawn with replacement from
+        the split's MNIST digits, so a digit may appear in several images.
     root : str or path-like, default=None
         Folder holding ``train-images-idx3-ubyte.gz``,
         ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz`` and

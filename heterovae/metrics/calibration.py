@@ -42,6 +42,8 @@ def _check_proba(y_true, proba, classes):
     y_true = np.asarray(y_true)
     if proba.ndim != 2:
         raise ValueError(f"proba must be 2-D (n_samples, n_classes), got shape {proba.shape}.")
+    if proba.shape[0] == 0:
+        raise ValueError("proba has no rows: the scores need at least one sample.")
     if y_true.ndim != 1 or y_true.shape[0] != proba.shape[0]:
         raise ValueError(
             f"y_true must be 1-D with one label per row of proba ({proba.shape[0]}), "
@@ -58,6 +60,8 @@ def _check_proba(y_true, proba, classes):
         raise ValueError(
             f"classes has {classes.size} labels but proba has {proba.shape[1]} columns."
         )
+    if np.unique(classes).size != classes.size:
+        raise ValueError(f"classes must be unique, got {classes!r}.")
     order = np.argsort(classes, kind="stable")
     pos = np.searchsorted(classes[order], y_true)
     pos = np.clip(pos, 0, classes.size - 1)
@@ -99,6 +103,8 @@ def negative_log_likelihood(y_true, proba, *, classes=None, eps=1e-12):
     eps : float, default=1e-12
         Probabilities are clipped to ``[eps, 1]`` before the log.
     """
+    if not (isinstance(eps, (float, int, np.floating, np.integer)) and 0 < eps < 1):
+        raise ValueError(f"eps must be in (0, 1), got {eps!r}.")
     _, proba, index = _check_proba(y_true, proba, classes)
     p = np.clip(proba[np.arange(proba.shape[0]), index], eps, 1.0)
     return float(-np.mean(np.log(p)))
@@ -112,7 +118,7 @@ def calibration_curve_bins(y_true, proba, *, classes=None, n_bins=10):
     dict with arrays of length ``n_bins``: ``"count"``, ``"accuracy"`` and
     ``"confidence"`` (NaN for empty bins), and ``"edges"`` (``n_bins + 1``).
     """
-    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+    if isinstance(n_bins, (bool, np.bool_)) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive int, got {n_bins!r}.")
     _, proba, index = _check_proba(y_true, proba, classes)
     confidence = proba.max(axis=1)
@@ -160,6 +166,9 @@ def per_task_accuracy(Y_true, Y_pred):
     -------
     ndarray of shape (n_tasks,)
     """
+    if isinstance(Y_true, list) and Y_true and np.ndim(Y_true[0]) >= 1 or isinstance(Y_pred, list) and Y_pred and np.ndim(Y_pred[0]) >= 1:
+        raise ValueError("Y_true and Y_pred must be arrays of shape (n_samples, n_tasks), not lists of "
+                         "per-task arrays; stack them with np.column_stack.")
     Y_true = np.asarray(Y_true)
     Y_pred = np.asarray(Y_pred)
     if Y_true.shape != Y_pred.shape:
@@ -168,6 +177,8 @@ def per_task_accuracy(Y_true, Y_pred):
         Y_true, Y_pred = Y_true[:, None], Y_pred[:, None]
     if Y_true.ndim != 2:
         raise ValueError(f"Y_true must be 1-D or 2-D, got shape {Y_true.shape}.")
+    if Y_true.shape[0] == 0:
+        raise ValueError("Y_true has no rows: accuracy needs at least one sample.")
     return np.mean(Y_true == Y_pred, axis=0)
 
 
@@ -196,13 +207,17 @@ def multitask_scores(Y_true, probas, *, classes=None, n_bins=10):
             f"Y_true shape {Y_true.shape} and {len(probas)} proba arrays."
         )
     classes = [None] * len(probas) if classes is None else list(classes)
+    if len(classes) != len(probas):
+        raise ValueError(f"classes has {len(classes)} label arrays but there are {len(probas)} tasks.")
     out = {"accuracy": [], "brier": [], "ece": [], "nll": []}
     for k, (p, c) in enumerate(zip(probas, classes)):
         y = Y_true[:, k]
+        # the Brier score checks the task's shapes and labels first, so a wrong
+        # one gets its message rather than a broadcasting error
+        out["brier"].append(brier_score(y, p, classes=c))
         p = np.asarray(p)
         labels = np.arange(p.shape[1]) if c is None else np.asarray(c)
         out["accuracy"].append(np.mean(labels[np.argmax(p, axis=1)] == y))
-        out["brier"].append(brier_score(y, p, classes=c))
         out["ece"].append(expected_calibration_error(y, p, classes=c, n_bins=n_bins))
         out["nll"].append(negative_log_likelihood(y, p, classes=c))
     return {key: np.asarray(val, dtype=np.float64) for key, val in out.items()}

@@ -40,7 +40,10 @@ def corrected_paired_ttest(a, b, n_train: int, n_test: int, alternative: str = "
     CorrectedTTestResult
         ``statistic`` (t), ``pvalue``, ``mean_difference`` and ``df = J - 1``.
     """
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must hold the same pairs: shapes {a.shape} and {b.shape} differ")
+    d = a - b
     if d.ndim != 1 or len(d) < 2:
         raise ValueError(f"need at least two paired scores, got shape {d.shape}")
     if n_train <= 0 or n_test < 0:

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from .._device import resolve_device
 from .ensemble import MultiHeadNetwork, ParticleEnsemble, default_mlp, infer_feature_width
 from .kernels import KERNELS, get_kernel
 from .methods import KERNEL_SPACES, METHODS, StepContext, get_method
@@ -39,14 +40,6 @@ __all__ = ["MTSGDClassifier", "MTSGDRegressor"]
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
-def resolve_device(device):
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; else unchanged."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} was requested but CUDA is not available.")
-    return device
 
 
 def _as_tensor(array):

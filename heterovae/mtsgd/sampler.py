@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._device import resolve_device
 from .directions import get_direction
 from .kernels import RadialKernel, get_kernel
 
@@ -130,10 +131,7 @@ class MultiTargetSampler(nn.Module):
         if not torch.isfinite(x).all():
             raise ValueError("particles contain NaN or infinite values")
         if device is not None:
-            device = torch.device(device)
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"device={str(device)!r} but CUDA is not available")
-            x = x.to(device)
+            x = x.to(resolve_device(device))
         self.particles = nn.Parameter(x.clone())
 
         if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and lr > 0):

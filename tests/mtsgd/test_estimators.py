@@ -259,7 +259,7 @@ def test_kernel_spaces_run(data, space, method):
 
 
 def test_device_auto_resolves():
-    from heterovae.mtsgd.estimators import resolve_device
+    from heterovae._device import resolve_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
