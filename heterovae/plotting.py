@@ -145,6 +145,7 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
         discrete ones).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     imps = _labelled(imputers, labels)
     names = None
@@ -199,6 +200,7 @@ def plot_column_history(imputers, *, labels: Optional[Sequence[str]] = None, spl
                             label=f"{label} ({split})", linewidth=1.2)
         ax.set_title(column, fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     for ax in axes.flat[len(columns):]:
         ax.set_visible(False)
     for i in range(max(0, len(columns) - n_cols), len(columns)):

@@ -148,3 +148,13 @@ def test_matplotlib_is_imported_only_inside_the_plot_functions():
     names = [a.name for n in top_level for a in n.names] + [n.module or "" for n in top_level
                                                            if isinstance(n, ast.ImportFrom)]
     assert not [n for n in names if n.startswith("matplotlib")]
+
+
+def test_history_plot_epoch_ticks_are_whole_numbers(pair):
+    vanilla = pair[0]
+    fig = plot_column_history(vanilla)
+    for ax in fig.axes:
+        if ax.get_visible():
+            ticks = ax.get_xticks()
+            assert np.allclose(ticks, np.round(ticks))
+    plt.close(fig)
