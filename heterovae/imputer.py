@@ -588,20 +588,20 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         """
         # only where "auto" is not already the mean (positive columns): elsewhere
         # the two passes could not differ, and for IWAE each costs 100 decodings a row
-        numeric = np.array([ERROR_OF_KIND[s.kind] != "error_rate" and LIKELIHOODS[s.kind].default_point != "mean"
+        choosable = np.array([ERROR_OF_KIND[s.kind] != "error_rate" and LIKELIHOODS[s.kind].default_point != "mean"
                             for s in self.specs_])
         takes_mean = np.zeros(len(self.specs_), dtype=bool)
-        if not numeric.any():
+        if not choosable.any():
             return takes_mean
         rng = np.random.default_rng(self._seed + 4)
         rows = np.sort(rng.permutation(len(values))[:_POINT_CHOICE_ROWS])
         truth = values[rows]
         observed = ~np.isnan(truth)
-        hide = observed & numeric & (rng.random(truth.shape) < 0.2)
+        hide = observed & choosable & (rng.random(truth.shape) < 0.2)
         x, _ = self._to_tensors(truth)
         seen = torch.as_tensor(observed & ~hide, device=x.device)
         default, mean = (self._clipped_codes(x, seen, how) for how in ("auto", "mean"))
-        for j in np.flatnonzero(numeric & hide.any(axis=0)):
+        for j in np.flatnonzero(choosable & hide.any(axis=0)):
             cells = hide[:, j]
             errors = [np.sum((self._codec.as_returned(j, c[cells, j]) - truth[cells, j]) ** 2) for c in (default, mean)]
             takes_mean[j] = errors[1] < errors[0]
