@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Callable, Dict, Optional, Tuple
@@ -45,6 +44,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._table_estimator import MixedTableTransformerMixin
+from ._warnings import warn
 from .columns import DISCRETE_KINDS, KINDS, ColumnSpec
 
 __all__ = ["ConstantColumnWarning", "LikelihoodDetector", "column_spec", "detect_column"]
@@ -174,11 +174,10 @@ def _discrete_categories(col: _Column) -> tuple:
 
 
 def _warn_constant(col: _Column, kind: str) -> None:
-    warnings.warn(
+    warn(
         f"column {col.name!r} holds a single value; it is modelled as {kind} "
         "but carries no information (consider dropping it)",
         ConstantColumnWarning,
-        stacklevel=4,
     )
 
 
@@ -231,11 +230,10 @@ def _discrete(kind: str) -> Callable[[_Column], ColumnSpec]:
         if kind == "ordinal" and col.family == "text" and col.categories is None:
             # text has no order of its own; the alphabetical one is rarely meant
             shown = " < ".join(map(repr, categories[:5])) + (" < ..." if len(categories) > 5 else "")
-            warnings.warn(
+            warn(
                 f"column {col.name!r} is ordinal text: its levels are taken in alphabetical order "
                 f"({shown}); give it an ordered category dtype to set the order",
                 UserWarning,
-                stacklevel=4,
             )
         return ColumnSpec(col.name, kind, categories)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Optional
@@ -22,6 +21,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 from . import moo as moo_methods
 from ._device import resolve_device
 from ._table_estimator import MixedTableTransformerMixin
+from ._warnings import warn
 from .detection import LikelihoodDetector
 from .likelihoods import LIKELIHOODS
 from .metrics.imputation import ERROR_OF_KIND, error_rate, normalized_rmse
@@ -86,10 +86,10 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
         if spec.kind == "real":
             offsets[j] = np.nanmean(column)
         else:
-            warnings.warn(f"column {spec.name!r} ({spec.kind}) varies by {spread:.3g} around values as large as "
+            warn(f"column {spec.name!r} ({spec.kind}) varies by {spread:.3g} around values as large as "
                           f"{magnitude:.3g}, finer than the model's float32 resolves; declare "
                           f"it 'real' (likelihoods={{{spec.name!r}: 'real'}}) to have it centred",
-                          UserWarning, stacklevel=3)
+                          UserWarning)
     return offsets
 
 
@@ -270,8 +270,11 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         these averaged weights. It costs next to nothing and lowered the
         error on every benchmark table (docs/imputer.rst). 0 keeps the
         last step's weights. The losses in ``history_`` are those of the
-        current weights; a callback that restores weights when training
-        ends (``EarlyStopping(load_best=True)``) replaces the average.
+        current weights; with a callback that has ``load_best=True``
+        (``EarlyStopping``) the weights are those of its best epoch, not
+        the average, whether or not that epoch was the last. Callback
+        names ``column_nll``, ``epoch_schedule`` and ``weight_average``
+        are the imputer's own.
     impute_with : {"auto", "mean", "mode", "sample"}, default="auto"
         Point estimate used by :meth:`transform`. ``"auto"`` takes, per
         column, the one that suits the usual error metric: the mean for
@@ -459,18 +462,34 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             return value
         return MODELS[self.model].default_sizes(len(self.specs_)).get(name, False if name == "decoder_skip" else None)
 
-    def _check_callbacks_have_validation(self):
-        """A callback that monitors a ``valid_*`` score needs held-out rows; say so before training."""
-        if self.validation_fraction > 0:
-            return
+    def _check_callbacks(self):
+        """Say before training what would fail during it: a reserved callback name, or a callback
+        that monitors a ``valid_*`` score without held-out rows."""
+        reserved = [name for name, _ in self._default_callbacks()]
         for entry in self.callbacks or []:
-            callback = entry[1] if isinstance(entry, tuple) else entry
-            monitor = getattr(callback, "monitor", None)
+            name, callback = entry if isinstance(entry, tuple) else (None, entry)
+            if name in reserved:
+                raise ValueError(f"callback name {name!r} is taken by the imputer's own callbacks "
+                                 f"({', '.join(reserved)}); choose another name")
+            if self.validation_fraction > 0:
+                continue
+            if isinstance(callback, type):  # skorch also takes classes, built with their defaults
+                default = inspect.signature(callback).parameters.get("monitor")
+                monitor = None if default is None else default.default
+            else:
+                monitor = getattr(callback, "monitor", None)
             if isinstance(monitor, str) and monitor.startswith("valid"):
+                what = callback.__name__ if isinstance(callback, type) else type(callback).__name__
                 raise ValueError(
-                    f"callback {type(callback).__name__} monitors {monitor!r}, which needs held-out rows: "
+                    f"callback {what} monitors {monitor!r}, which needs held-out rows: "
                     "set validation_fraction > 0 (e.g. 0.1), or monitor a train_* score"
                 )
+
+    def _forget_fit(self):
+        """Remove the fitted attributes, so that a fit that fails leaves the estimator unfitted
+        rather than half-fitted (new column kinds next to the previous fit's net)."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
 
     def _default_callbacks(self):
         callbacks = [("column_nll", ColumnLossHistory()), ("epoch_schedule", EpochSchedule())]
@@ -526,7 +545,15 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         _check_2d(X)
         self._check_n_rows(X)
         moo_methods.validate_spec(self.moo)
-        self._check_callbacks_have_validation()
+        self._check_callbacks()
+        self._forget_fit()
+        try:
+            return self._fit(X)
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    def _fit(self, X):
         detector = LikelihoodDetector(likelihoods=self.likelihoods).fit(X)
         self.specs_ = detector.specs_
         _check_feature_names(self, X, reset=True)
@@ -569,6 +596,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 callbacks=self._default_callbacks() + list(self.callbacks or []),
                 device=self._device,
                 verbose=self.verbose,
+                # one line per epoch: the per-column lists are in history_
+                callbacks__print_log__keys_ignored=["train_column_nll", "valid_column_nll"],
             )
             self.net_.fit(self._training_data(module, x, observed), None)
             self.n_epochs_ = len(self.net_.history)  # fewer than planned if a callback stopped training

@@ -9,12 +9,12 @@ that name the column.
 
 from __future__ import annotations
 
-import warnings
 from typing import List, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ._warnings import warn
 from .columns import DISCRETE_KINDS, ColumnSpec
 
 
@@ -104,8 +104,8 @@ class TableCodec:
                     codes[i] = code
             if unseen:
                 shown = sorted(map(repr, unseen))[:5]
-                warnings.warn(f"column {spec.name!r}: categories not seen at fit treated as missing: "
-                              f"{', '.join(shown)}", UserWarning, stacklevel=4)
+                warn(f"column {spec.name!r}: categories not seen at fit treated as missing: "
+                              f"{', '.join(shown)}", UserWarning)
             return codes
         try:
             numeric = pd.to_numeric(values.astype(object).where(~missing, np.nan), errors="raise")
@@ -120,9 +120,9 @@ class TableCodec:
             negative = numeric < 0
             if negative.any():
                 # Observed cells come back unchanged; only the model's view of them is clipped.
-                warnings.warn(f"column {spec.name!r} is {spec.kind} but has {int(negative.sum())} negative "
+                warn(f"column {spec.name!r} is {spec.kind} but has {int(negative.sum())} negative "
                               "values; the model sees them as 0 (they are returned unchanged)",
-                              UserWarning, stacklevel=4)
+                              UserWarning)
                 numeric = np.where(negative, 0.0, numeric)
         if spec.kind == "count":
             numeric = np.round(numeric)
@@ -181,8 +181,8 @@ class TableCodec:
             # as floats only to test integrality (a huge int stays integral); the cells keep their objects
             observed = values[~missing].astype(np.float64)
             if not np.all(observed == np.round(observed)):
-                warnings.warn(f"column {spec.name!r} was integer at fit but has non-integer values; it is "
-                              "returned as floats so that they stay as they are", UserWarning, stacklevel=4)
+                warn(f"column {spec.name!r} was integer at fit but has non-integer values; it is "
+                              "returned as floats so that they stay as they are", UserWarning)
                 target = np.float64
             else:
                 # draws (impute_with="sample", sample()) are not clipped to the training range

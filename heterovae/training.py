@@ -184,7 +184,9 @@ class WeightAverage(Callback):
     ``1 - min(decay, (1 + n) / (10 + n))``; the warm-up keeps a short
     training from being dominated by its first, poor weights. At the end of
     training the module's parameters are replaced by their average, so
-    whatever uses the module next (imputation, a saved checkpoint) sees it.
+    whatever uses the module next (imputation, a saved checkpoint) sees it,
+    unless the net has a callback with ``load_best=True`` (skorch's
+    ``EarlyStopping``): the weights are then those of its best epoch.
 
     Only parameters are averaged. Buffers stay those of the trained module:
     the models' BatchNorm layers normalise the encoder's input, so their
@@ -221,8 +223,12 @@ class WeightAverage(Callback):
                     torch._foreach_lerp_(self.average_, self._params, weight)
 
     def on_train_end(self, net, **kwargs):
-        with torch.no_grad():
-            for param, average in zip(self._params, self.average_):
-                param.copy_(average)
+        # a callback that restores its best epoch's weights (EarlyStopping with
+        # load_best) does so only when that epoch is not the last; the weights
+        # must then be that epoch's whichever it was, never the average
+        if not any(getattr(callback, "load_best", False) for _, callback in net.callbacks_):
+            with torch.no_grad():
+                for param, average in zip(self._params, self.average_):
+                    param.copy_(average)
         # the copy would double the size of a pickled net
         del self.average_, self._params

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from skorch.callbacks import Callback
 
 from heterovae import HeterogeneousVAEImputer
 from heterovae.vae import MODELS
@@ -159,3 +160,68 @@ def test_early_stopping_needs_validation_and_n_epochs_counts_what_was_trained(ta
     imp = HeterogeneousVAEImputer(validation_fraction=0.25, callbacks=[EarlyStopping(patience=1, threshold=10.0)],
                                   **{**TINY, "max_epochs": 30}).fit(masked)
     assert imp.n_epochs_ == len(imp.history_) < 30
+
+
+class _RecordWeights(Callback):
+    """Records the module's parameters at the end of every epoch."""
+
+    def initialize(self):
+        self.epochs_ = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_.append([p.detach().clone() for p in net.module_.parameters()])
+
+
+@pytest.mark.parametrize("patience", [1, 50])
+def test_early_stopping_load_best_gives_the_best_epoch_weights_even_when_it_is_the_last(table, patience):
+    """skorch restores only when the best epoch is not the last; the weight average must not
+    stand in for the best epoch's weights in the other case."""
+    from skorch.callbacks import EarlyStopping
+
+    _, masked, _ = table
+    record = _RecordWeights()
+    imp = HeterogeneousVAEImputer(validation_fraction=0.25, lr=1e-3,
+                                  callbacks=[("record", record), EarlyStopping(patience=patience, load_best=True)],
+                                  **{**TINY, "max_epochs": 6}).fit(masked)
+    losses = [row["valid_loss"] for row in imp.history_]
+    best = int(np.argmin(losses))
+    for got, want in zip(imp.module_.parameters(), record.epochs_[best]):
+        np.testing.assert_array_equal(got.detach().numpy(), want.numpy())
+
+
+def test_a_fit_that_fails_leaves_the_estimator_unfitted(table):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    class Boom(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise RuntimeError("boom")
+
+    _, masked, _ = table
+    imp = HeterogeneousVAEImputer(**TINY).fit(masked)
+    with pytest.raises(RuntimeError, match="boom"):
+        imp.set_params(callbacks=[Boom()], max_epochs=5).fit(masked.drop(columns="real"))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(imp)
+    with pytest.raises(NotFittedError):
+        imp.transform(masked)
+
+
+def test_verbose_prints_one_readable_line_per_epoch(capsys):
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(100, 20)))
+    HeterogeneousVAEImputer(verbose=1, **{**TINY, "max_epochs": 2}).fit(X)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 4  # header, rule, two epochs
+    assert max(map(len, lines)) < 120, lines  # the per-column lists are in history_, not printed
+
+
+def test_reserved_callback_names_and_callback_classes_are_checked_before_training(table):
+    from skorch.callbacks import EarlyStopping, ProgressBar
+
+    _, masked, _ = table
+    with pytest.raises(ValueError, match="'column_nll' is taken by the imputer's own callbacks"):
+        HeterogeneousVAEImputer(callbacks=[("column_nll", ProgressBar())], **TINY).fit(masked)
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'valid_loss'"):
+        HeterogeneousVAEImputer(callbacks=[EarlyStopping], **TINY).fit(masked)

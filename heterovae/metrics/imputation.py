@@ -9,12 +9,12 @@ ordinal) get the fraction of scored cells imputed wrongly.
 
 from __future__ import annotations
 
-import warnings
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .._warnings import warn
 from ..columns import KINDS, ColumnSpec
 
 __all__ = [
@@ -214,7 +214,7 @@ def imputation_error(X_true, X_imputed, mask, specs: Optional[Sequence[ColumnSpe
                 ) from None
             value_range = np.nanmax(tv) - np.nanmin(tv)
             if value_range == 0:
-                warnings.warn(
+                warn(
                     f"column {col!r}: all true values are equal, so the "
                     "normalised RMSE is undefined; it is reported as NaN",
                     RuntimeWarning,

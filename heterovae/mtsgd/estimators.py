@@ -10,7 +10,6 @@ for the classifier, the mean of the predicted means for the regressor.
 
 import copy
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .._device import resolve_device
+from .._warnings import warn
 from .ensemble import MultiHeadNetwork, ParticleEnsemble, default_mlp, infer_feature_width
 from .kernels import KERNELS, get_kernel
 from .methods import KERNEL_SPACES, METHODS, StepContext, get_method
@@ -82,13 +82,12 @@ def _warn_if_identical(networks):
         return
     first, second = (list(n.backbone.parameters()) for n in networks[:2])
     if all(torch.equal(a, b) for a, b in zip(first, second)):
-        warnings.warn(
+        warn(
             "the particles' backbones start with identical parameters: the module's "
             "reset_parameters() does not re-initialise all of them (e.g. a bare nn.Parameter), "
             "so the ensemble has little diversity. Pass a module class or a factory that "
             "initialises each copy instead of an instance.",
             UserWarning,
-            stacklevel=4,
         )
 
 
