@@ -615,10 +615,11 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         (at most 10,000 rows), hidden from the model, with the lower squared
         error; ties keep the default.
         """
-        # only where "auto" is not already the mean (positive columns): elsewhere
-        # the two passes could not differ, and for IWAE each costs 100 decodings a row
-        choosable = np.array([ERROR_OF_KIND[s.kind] != "error_rate" and LIKELIHOODS[s.kind].default_point != "mean"
-                            for s in self.specs_])
+        numeric = np.array([ERROR_OF_KIND[s.kind] != "error_rate" for s in self.specs_])
+        # only where "auto" is not already the mean (positive columns) can the two
+        # passes differ; without such a column they are skipped (for IWAE each
+        # costs 100 decodings a row)
+        choosable = numeric & np.array([LIKELIHOODS[s.kind].default_point != "mean" for s in self.specs_])
         takes_mean = np.zeros(len(self.specs_), dtype=bool)
         if not choosable.any():
             return takes_mean
@@ -626,7 +627,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         rows = np.sort(rng.permutation(len(values))[:_POINT_CHOICE_ROWS])
         truth = values[rows]
         observed = ~np.isnan(truth)
-        hide = observed & choosable & (rng.random(truth.shape) < 0.2)
+        # every numeric column loses a fifth of its cells, as at imputation time,
+        # so a positive column is judged with its row's other cells missing as often
+        hide = observed & numeric & (rng.random(truth.shape) < 0.2)
         x, _ = self._to_tensors(truth)
         seen = torch.as_tensor(observed & ~hide, device=x.device)
         default, mean = (self._clipped_codes(x, seen, how) for how in ("auto", "mean"))
