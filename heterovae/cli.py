@@ -56,9 +56,17 @@ class _Table:
 
     def __init__(self, path: str, header: bool, sep: str):
         sep = self.sep = {"\\t": "\t"}.get(sep, sep)  # --sep '\t' from a shell is a backslash and a t
-        options = dict(header=0 if header else None, sep=sep)
-        self.frame = pd.read_csv(path, **options)
-        self.text = pd.read_csv(path, dtype=str, **options)
+        self.frame = pd.read_csv(path, header=0 if header else None, sep=sep)
+        # the text holds the header as its first row: pandas renames duplicate
+        # headers (a, a.1), and the file's own are written back
+        self.text = pd.read_csv(path, header=None, dtype=str, sep=sep)
+        self.header = None
+        if header:
+            self.header = ["" if pd.isna(h) else h for h in self.text.iloc[0]]
+            self.text = self.text.iloc[1:].reset_index(drop=True)
+        else:
+            self.frame.columns = [f"c{j}" for j in range(self.frame.shape[1])]
+        self.text.columns = self.frame.columns
         if self.frame.shape[1] == 1:
             name = str(self.frame.columns[0]) if header else str(self.text.iloc[0, 0])
             for other in (";", "\t", "|"):
@@ -66,13 +74,6 @@ class _Table:
                     shown = "\\t" if other == "\t" else other
                     raise ValueError(f"the file has a single column, whose {'header' if header else 'first cell'} "
                                      f"contains '{shown}': if that separates the fields, pass --sep '{shown}'")
-        if header:
-            # pandas renames duplicate headers (a, a.1); write back the file's own
-            self.header = ["" if pd.isna(h) else h for h in
-                           pd.read_csv(path, header=None, nrows=1, dtype=str, sep=sep).iloc[0]]
-        else:
-            self.header = None
-            self.frame.columns = self.text.columns = [f"c{j}" for j in range(self.frame.shape[1])]
         self.index = None
         if header and self.frame.shape[1] > 1 and self.header[0] == "":
             self.index = self.text.iloc[:, 0]

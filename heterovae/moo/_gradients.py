@@ -35,6 +35,7 @@ class TaskGradients:
         self._base_gram = base_gram
         self._G = base if scale is None else None
         self._gram = None
+        self._row_norms = None
 
     @property
     def base(self) -> Tensor:
@@ -80,9 +81,14 @@ class TaskGradients:
         return self._gram
 
     def row_norms(self) -> Tensor:
-        if self._gram is not None or self._base_gram is not None:
-            return self.gram.diagonal().clamp_min(0).sqrt()
-        return torch.linalg.vector_norm(self.G, dim=1)
+        # cached: a magnitude method (GradNorm) and the aggregator's rounding
+        # clean-up both read them in one step
+        if self._row_norms is None:
+            if self._gram is not None or self._base_gram is not None:
+                self._row_norms = self.gram.diagonal().clamp_min(0).sqrt()
+            else:
+                self._row_norms = torch.linalg.vector_norm(self.G, dim=1)
+        return self._row_norms
 
     def combine(self, v: Tensor) -> Tensor:
         """``v @ G`` without materialising a scaled ``G``."""
