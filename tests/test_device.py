@@ -31,3 +31,18 @@ def test_the_imputer_names_a_bad_device_at_fit():
     X = np.random.default_rng(0).normal(size=(20, 2))
     with pytest.raises(ValueError, match="'bogus' is not a device"):
         HeterogeneousVAEImputer(device="bogus", max_epochs=1).fit(X)
+
+
+def test_meta_device_is_refused():
+    # tensors on "meta" hold no data: nothing could be trained there
+    with pytest.raises(ValueError, match="no usable 'meta' backend"):
+        resolve_device("meta")
+
+
+@pytest.mark.parametrize("kind", ["mps", "xpu"])
+def test_an_unavailable_backend_is_a_value_error(kind):
+    backend = getattr(torch.backends, kind, None) or getattr(torch, kind, None)
+    if backend is not None and backend.is_available():
+        pytest.skip(f"{kind} is available here")
+    with pytest.raises(ValueError, match=f"no usable '{kind}' backend"):
+        resolve_device(kind)

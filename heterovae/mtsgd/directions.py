@@ -40,6 +40,7 @@ from typing import Callable, Dict, Tuple, Union
 
 import torch
 
+from ._errors import NonFiniteError
 from .kernels import RadialKernel, get_kernel
 from .qp import simplex_min_norm
 
@@ -90,7 +91,7 @@ def _check_terms(gram, repulsion, scores, multi: bool):
     if multi and scores.shape[0] < 1:
         raise ValueError("scores must hold at least one target (K >= 1)")
     if not torch.isfinite(scores).all():
-        raise ValueError("scores contain NaN or infinite values")
+        raise NonFiniteError("scores contain NaN or infinite values")
 
 
 def _kernel_terms(particles, kernel: KernelLike):

@@ -13,9 +13,11 @@ import numbers
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -23,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._device import resolve_device
 from .._warnings import warn
+from ._errors import NonFiniteError
 from .ensemble import MultiHeadNetwork, ParticleEnsemble, default_mlp, infer_feature_width
 from .kernels import KERNELS, get_kernel
 from .methods import KERNEL_SPACES, METHODS, StepContext, get_method
@@ -59,6 +62,8 @@ def _target_columns(y):
     become their numpy dtype when nothing is missing. Returns the columns
     and whether ``y`` was 2-D.
     """
+    if sp.issparse(y):
+        raise ValueError("Y is a sparse matrix; pass a dense array (Y.toarray()).")
     if hasattr(y, "iloc"):
         frame = y.to_frame() if y.ndim == 1 else y
         columns = []
@@ -74,6 +79,47 @@ def _target_columns(y):
     if Y.ndim not in (1, 2):
         raise ValueError(f"Y must be 1-D (one output) or 2-D (n_samples, n_outputs); got shape {Y.shape}.")
     return ([Y] if Y.ndim == 1 else [Y[:, k] for k in range(Y.shape[1])]), Y.ndim == 2
+
+
+def _common_label_dtype(labels):
+    """The dtype that holds every output's labels unchanged.
+
+    Numbers promote as numpy does (int8 and int64 outputs give int64, as
+    ``MultiOutputClassifier``); strings of any widths give a string dtype;
+    a mix of numbers and strings (or other objects) gives ``object``
+    rather than turning numbers into strings.
+    """
+    kinds = {np.dtype(p.dtype).kind for p in labels}
+    if kinds <= set("biuf") or kinds <= set("U") or kinds <= set("S"):
+        return np.result_type(*[p.dtype for p in labels])
+    return np.dtype(object)
+
+
+def _check_finite_losses(losses, epoch):
+    """Stop at the first step whose task losses are not finite, naming the outputs (by index)."""
+    finite = torch.isfinite(losses).all(dim=1)
+    if not bool(finite.all()):
+        bad = [str(k) for k in torch.nonzero(~finite).flatten().tolist()]
+        raise FloatingPointError(
+            f"training diverged in epoch {epoch + 1}: the loss of output(s) {', '.join(bad)} is not "
+            "finite; lower lr."
+        )
+
+
+def _all_finite(ensemble):
+    return all(bool(torch.isfinite(t).all()) for t in ensemble.all_parameters())
+
+
+def _check_finite_outputs(ensemble, X, n_epochs):
+    """Parameters or outputs that overflowed would give NaN predictions."""
+    with torch.no_grad():
+        finite = _all_finite(ensemble)
+        finite = finite and all(bool(torch.isfinite(o).all()) for o in ensemble.forward(X, train=False)[1])
+    if not finite:
+        raise FloatingPointError(
+            f"training diverged: after {n_epochs} epoch(s) the networks' weights or outputs are not finite; "
+            "lower lr."
+        )
 
 
 def _warn_if_identical(networks):
@@ -306,6 +352,10 @@ class _BaseMTSGD(BaseEstimator):
             scale = n / float(self.temperature)
             batch = min(self.batch_size, n)
             n_batches = -(-n // batch)
+            if n_batches > 1 and n % batch == 1:
+                # a one-row batch breaks BatchNorm in training mode; that row
+                # joins the batch before it
+                n_batches -= 1
             total_steps = self.max_epochs * n_batches
             state = {}
             loss_curve, weight_curve = [], []
@@ -316,9 +366,12 @@ class _BaseMTSGD(BaseEstimator):
                 epoch_loss = torch.zeros(len(columns), device=device)
                 epoch_w = torch.zeros(len(columns))
                 for b in range(n_batches):
-                    idx = order[b * batch : (b + 1) * batch]
+                    idx = order[b * batch : (b + 1) * batch if b + 1 < n_batches else n]
                     features, outputs = ensemble.forward(X_t[idx], train=True)
                     losses = self._task_losses(outputs, targets_t[idx])
+                    # checked before the update rule: a non-finite loss
+                    # would otherwise surface as a kernel or QP error
+                    _check_finite_losses(losses, epoch)
                     ctx = StepContext(
                         ensemble=ensemble,
                         features=features,
@@ -332,18 +385,20 @@ class _BaseMTSGD(BaseEstimator):
                         state=state,
                     )
                     optim.zero_grad(set_to_none=True)
-                    w = rule(ctx)
+                    try:
+                        w = rule(ctx)
+                    except NonFiniteError as error:
+                        # finite losses can still have gradients, or products
+                        # of them, that overflow
+                        raise FloatingPointError(
+                            f"training diverged in epoch {epoch + 1}: {error}; lower lr."
+                        ) from error
                     optim.step()
                     step += 1
                     epoch_loss += losses.detach().mean(1) * len(idx)
                     epoch_w += w.detach().cpu().float()
                 loss_curve.append((epoch_loss / n).cpu().numpy())
                 weight_curve.append((epoch_w / n_batches).numpy())
-                if not np.all(np.isfinite(loss_curve[-1])):
-                    raise FloatingPointError(
-                        f"training diverged at epoch {epoch + 1} (task losses "
-                        f"{loss_curve[-1]}); lower lr."
-                    )
                 if self.verbose:
                     print(
                         f"[{type(self).__name__}] epoch {epoch + 1}/{self.max_epochs} "
@@ -351,6 +406,9 @@ class _BaseMTSGD(BaseEstimator):
                     )
         for t in ensemble.all_parameters():
             t.grad = None
+        # the last step's update is never seen by a loss: check what
+        # predictions will use
+        _check_finite_outputs(ensemble, X_t[:batch], self.max_epochs)
         self._multi_output = multi_output
         self.n_outputs_ = len(columns)
         for name, value in fitted.items():
@@ -516,7 +574,7 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
             values, inverse = np.unique(labels, return_inverse=True)
             if values.size < 2:
                 raise ValueError(
-                    f"output {k} of Y has only one class ({values[0]!r}); a classifier "
+                    f"output {k} of Y has only one class ({values[0].item() if hasattr(values[0], 'item') else values[0]!r}); a classifier "
                     "needs at least 2 classes per output."
                 )
             classes.append(values)
@@ -560,8 +618,14 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
             ``classes_``.
         """
         outputs = self._forward_all(X)
-        probas = [torch.softmax(o, dim=-1).mean(0).numpy().astype(np.float64) for o in outputs]
+        probas = [torch.softmax(o.double(), dim=-1).mean(0).numpy() for o in outputs]  # rows sum to 1 in float64
         return probas if self._multi_output else probas[0]
+
+    def _predict_columns(self, X):
+        """The predicted labels of each output, each in its own classes' dtype."""
+        probas = self.predict_proba(X)
+        probas = probas if self._multi_output else [probas]
+        return [c[np.argmax(p, axis=1)] for c, p in zip(self._classes_list, probas)]
 
     def predict(self, X):
         """Most probable label of each output under the averaged probabilities.
@@ -569,30 +633,35 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
         Returns
         -------
         ndarray of shape (n_samples, n_outputs) or (n_samples,)
+            Original labels, in one dtype that holds every output's labels
+            unchanged: numbers promote as numpy does, strings give a string
+            dtype, and a mix of numbers and strings gives ``object``.
         """
-        probas = self.predict_proba(X)
-        probas = probas if self._multi_output else [probas]
-        pred = [c[np.argmax(p, axis=1)] for c, p in zip(self._classes_list, probas)]
+        pred = self._predict_columns(X)
         if not self._multi_output:
             return pred[0]
-        return np.stack(pred, axis=1) if len({p.dtype for p in pred}) == 1 else np.stack(
-            [p.astype(object) for p in pred], axis=1
-        )
+        return np.stack(pred, axis=1).astype(_common_label_dtype(pred), copy=False)
 
     def score(self, X, y, sample_weight=None):
         """Mean over outputs of the (weighted) accuracy.
 
+        Each output is scored by :func:`sklearn.metrics.accuracy_score` on
+        its own labels, so labels of another type than the training ones
+        (strings against integers) raise rather than score 0.
         scikit-learn's ``ClassifierMixin.score`` uses subset accuracy,
         which is undefined for multi-class multi-output targets; the mean
         per-output accuracy is defined for both 1-D and 2-D ``Y`` and
-        equals ordinary accuracy for a single output.
+        equals ordinary accuracy for a single output (where ``y`` may also
+        be a column vector, as for ``accuracy_score``).
         """
-        pred = self.predict(X)
-        Y = np.asarray(y)
-        if Y.shape != pred.shape:
-            raise ValueError(f"Y has shape {Y.shape}, predictions have shape {pred.shape}.")
-        hits = (pred == Y).reshape(Y.shape[0], -1).astype(np.float64)
-        return float(np.mean(np.average(hits, axis=0, weights=sample_weight)))
+        pred = self._predict_columns(X)
+        columns, _ = _target_columns(y)
+        if len(columns) != len(pred) or len(columns[0]) != len(pred[0]):
+            raise ValueError(
+                f"Y has {len(columns[0])} rows and {len(columns)} output(s); the model predicts "
+                f"{len(pred)} output(s) for the {len(pred[0])} rows of X."
+            )
+        return float(np.mean([accuracy_score(t, p, sample_weight=sample_weight) for t, p in zip(columns, pred)]))
 
 
 class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
@@ -623,8 +692,13 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
         Y = np.stack(columns, axis=1).astype(np.float64)
         if not np.all(np.isfinite(Y)):
             raise ValueError("Y contains NaN or infinite values.")
-        mean = Y.mean(axis=0)
-        scale = Y.std(axis=0)
+        with np.errstate(over="ignore"):
+            mean = Y.mean(axis=0)
+            scale = Y.std(axis=0)
+        if not np.all(np.isfinite(scale)):
+            bad = np.flatnonzero(~np.isfinite(scale)).tolist()
+            raise ValueError(f"output(s) {bad} of Y spread too widely for float64 (their standard deviation "
+                             "overflows); rescale them first (e.g. TransformedTargetRegressor).")
         scale = np.where(scale > 0, scale, 1.0)
         Z = (Y - mean) / scale
         return Z.astype(np.float32), [1] * Y.shape[1], {"y_mean_": mean, "y_scale_": scale}
@@ -648,6 +722,8 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
         """
         if y is None:
             return self._fit(X, y)
+        if sp.issparse(y):
+            raise ValueError("Y is a sparse matrix; pass a dense array (Y.toarray()).")
         try:
             Y = np.asarray(y)
             if np.iscomplexobj(Y):

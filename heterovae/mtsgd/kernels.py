@@ -27,6 +27,8 @@ from typing import Dict, Tuple, Type, Union
 
 import torch
 
+from ._errors import NonFiniteError
+
 __all__ = [
     "KernelTerms",
     "RadialKernel",
@@ -77,7 +79,7 @@ def _check_particles(x) -> torch.Tensor:
     if not x.is_floating_point():
         raise TypeError(f"particles must be floating point, got {x.dtype}")
     if not torch.isfinite(x).all():
-        raise ValueError("particles contain NaN or infinite values")
+        raise NonFiniteError("particles contain NaN or infinite values")
     return x
 
 

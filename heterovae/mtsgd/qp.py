@@ -37,6 +37,8 @@ import numpy as np
 import quadprog
 import torch
 
+from ._errors import NonFiniteError
+
 __all__ = ["simplex_min_norm"]
 
 
@@ -135,7 +137,7 @@ def simplex_min_norm(U, *, ridge: float = 1e-10, psd_tol: float = 1e-5):
             f"got shape {u.shape}"
         )
     if not np.isfinite(u).all():
-        raise ValueError("U contains NaN or infinite values")
+        raise NonFiniteError("U contains NaN or infinite values")
     batch = u.reshape(-1, u.shape[-1], u.shape[-1])
     k = batch.shape[-1]
     if k == 1:

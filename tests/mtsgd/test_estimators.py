@@ -423,3 +423,94 @@ def test_batchnorm_keeps_running_statistics_per_particle():
     features, _ = ensemble.forward(x, train=False)
     for m, net in enumerate(loop):
         torch.testing.assert_close(features[m], net.eval()(x)[0])
+
+
+@pytest.mark.parametrize("estimator", [MTSGDClassifier, MTSGDRegressor])
+def test_divergence_is_named_not_returned_as_a_fitted_model(estimator):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 4))
+    Y = np.stack([(X[:, 0] > 0).astype(int), (X[:, 1] > 0).astype(int) + (X[:, 2] > 0)], axis=1)
+    kw = dict(n_particles=2, hidden_sizes=(8,), random_state=0, batch_size=64, optimizer="sgd")
+    # 1e6: the last update overflows after the last loss was seen;
+    # 1e8: a loss overflows mid-epoch, before a kernel or QP could see it
+    for lr, epochs in ((1e6, 2), (1e8, 3)):
+        for method in ("mt-sgd", "mgda", "linear"):
+            with pytest.raises(FloatingPointError, match="training diverged.*lower lr"):
+                estimator(lr=lr, max_epochs=epochs, method=method, **kw).fit(X, Y)
+
+
+def test_predict_stacks_outputs_in_a_dtype_that_keeps_their_labels():
+    import pandas as pd
+    from sklearn.multioutput import MultiOutputClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3))
+    Y = pd.DataFrame({"a": (X[:, 0] > 0).astype(np.int8), "b": np.digitize(X[:, 1], [0]).astype(np.int64) * 7})
+    clf = MTSGDClassifier(n_particles=2, max_epochs=2, hidden_sizes=(8,), random_state=0).fit(X, Y)
+    reference = MultiOutputClassifier(LogisticRegression()).fit(X, Y).predict(X)
+    assert clf.predict(X).dtype == reference.dtype == np.int64
+    # a metric accepts each predicted column as it is
+    accuracy_score(Y["a"], clf.predict(X)[:, 0])
+    words = pd.DataFrame({"a": np.where(X[:, 0] > 0, "up", "down"), "b": np.where(X[:, 1] > 0, "x", "yes")})
+    pred = clf.fit(X, words).predict(X)
+    assert pred.dtype.kind in "OU" and accuracy_score(words["b"], pred[:, 1]) > 0
+    mixed = pd.DataFrame({"a": X[:, 0] > 0, "b": np.where(X[:, 1] > 0, "up", "down")})
+    pred = clf.fit(X, mixed).predict(X)
+    assert pred.dtype == object and isinstance(pred[0, 0], (bool, np.bool_))
+
+
+def test_score_is_per_output_accuracy_score():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 1] > 0).astype(int)
+    clf = MTSGDClassifier(n_particles=2, max_epochs=2, hidden_sizes=(8,), random_state=0).fit(X, y)
+    assert clf.score(X, y[:, None]) == accuracy_score(y, clf.predict(X))  # a column vector, as accuracy_score
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        clf.score(X, y.astype(str))
+    with pytest.raises(ValueError, match="1 output"):
+        clf.score(X, np.stack([y, y], axis=1))
+    weights = rng.uniform(size=120)
+    assert clf.score(X, y, sample_weight=weights) == pytest.approx(
+        accuracy_score(y, clf.predict(X), sample_weight=weights))
+
+
+def test_probabilities_sum_to_one_in_float64(data):
+    X, Y, _ = data
+    probas = MTSGDClassifier(**FAST, random_state=0).fit(X, Y).predict_proba(X)
+    for p in probas:
+        assert p.dtype == np.float64
+        np.testing.assert_allclose(p.sum(1), 1.0, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_rows", [65, 129])
+def test_a_one_row_last_batch_joins_the_one_before(n_rows):
+    """BatchNorm cannot train on one row; n % batch_size == 1 must still fit."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_rows, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+
+    def module():
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU())
+
+    clf = MTSGDClassifier(module, n_particles=2, max_epochs=2, batch_size=64, random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (n_rows,)
+
+
+def test_sparse_targets_and_overflowing_targets_are_named():
+    import scipy.sparse as sparse
+
+    X = np.random.RandomState(0).normal(size=(20, 2))
+    Y = sparse.csr_matrix(np.eye(20, 2))
+    for estimator in (MTSGDClassifier, MTSGDRegressor):
+        with pytest.raises(ValueError, match="sparse matrix.*toarray"):
+            estimator(max_epochs=1).fit(X, Y)
+    huge = np.where(np.arange(20) % 2, 1e300, -1e300)
+    with pytest.raises(ValueError, match=r"output\(s\) \[0\] .*overflows"):
+        MTSGDRegressor(max_epochs=1).fit(X, huge)
+
+
+def test_single_class_is_named_plainly(data):
+    X, _, _ = data
+    with pytest.raises(ValueError, match=r"only one class \(5\)"):
+        MTSGDClassifier(max_epochs=1).fit(X, np.stack([np.full(len(X), 5), np.arange(len(X)) % 2], 1))
