@@ -31,6 +31,7 @@ None, pd.NA) are ignored throughout.
 
 from __future__ import annotations
 
+import decimal
 import numbers
 import os
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._table_estimator import MixedTableTransformerMixin
 from ._warnings import warn
 from .columns import DISCRETE_KINDS, KINDS, ColumnSpec
+from .preprocessing import _as_array
 
 __all__ = ["ConstantColumnWarning", "LikelihoodDetector", "column_spec", "detect_column"]
 
@@ -144,7 +146,7 @@ def _value_family(value, name) -> str:
         return "bool"
     if isinstance(value, str):
         return "text"
-    if isinstance(value, numbers.Real):
+    if isinstance(value, (numbers.Real, decimal.Decimal)):  # Decimal: what SQL drivers give for NUMERIC
         return "numeric"
     # sklearn's convention for an unconvertible cell is a TypeError.
     raise TypeError(
@@ -481,6 +483,17 @@ class LikelihoodDetector(MixedTableTransformerMixin, TransformerMixin, BaseEstim
         if isinstance(lik, (str, os.PathLike)):
             from .datasets.hivae import read_data_types
 
+            if isinstance(lik, str) and lik in KINDS:
+                raise ValueError(
+                    f"likelihoods={lik!r} is a kind, not a data types file: give the kinds per column, as a "
+                    f"dict ({{column: {lik!r}}}), as a list with one kind (or None) per column, or as the path "
+                    "of a HI-VAE data_types.csv file"
+                )
+            if not os.path.isfile(lik):
+                raise FileNotFoundError(
+                    f"likelihoods={os.fspath(lik)!r}: no such data types file (a str is read as the path of a "
+                    f"HI-VAE data_types.csv; kinds are {', '.join(KINDS)}, given per column in a dict or list)"
+                )
             file_specs = read_data_types(lik)
             if len(file_specs) != n:
                 raise ValueError(
@@ -517,14 +530,16 @@ class LikelihoodDetector(MixedTableTransformerMixin, TransformerMixin, BaseEstim
         return out
 
     def transform(self, X):
-        """Return X unchanged, after checking that it has the fitted columns.
+        """Return X's values unchanged, after checking that it has the fitted columns.
 
-        A DataFrame comes back as the same object; other input as
-        ``numpy.asarray(X)`` (no copy for an ndarray).
+        A DataFrame comes back as a shallow copy (the same data, so no cost;
+        ``set_output`` may then relabel its columns without touching the
+        caller's frame); an ndarray as itself; other input (lists of rows)
+        as an ndarray, ``object`` where the rows mix numbers and text.
         """
         check_is_fitted(self, "specs_")
         validate_data(self, _as_frame(X), reset=False, skip_check_array=True)
-        return X if isinstance(X, pd.DataFrame) else np.asarray(X)
+        return X.copy(deep=False) if isinstance(X, pd.DataFrame) else _as_array(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

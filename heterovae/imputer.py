@@ -79,7 +79,8 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
         if spec.categories is not None:
             continue
         column = values[:, j]
-        spread, magnitude = np.nanstd(column), np.nanmax(np.abs(column))
+        with np.errstate(over="ignore"):  # too large for float32 anyway: see _check_float32_range
+            spread, magnitude = np.nanstd(column), np.nanmax(np.abs(column))
         # float32 keeps 24 bits: its rounding error is about |v| * 2**-24
         if not spread > 0 or magnitude * 2.0**-24 <= 1e-4 * spread:
             continue
@@ -91,6 +92,29 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
                           f"it 'real' (likelihoods={{{spec.name!r}: 'real'}}) to have it centred",
                           UserWarning)
     return offsets
+
+
+def _check_float32_range(values: np.ndarray, specs) -> None:
+    """Refuse values the model's float32 would turn into infinity (and the training into NaN)."""
+    limit = float(np.finfo(np.float32).max)
+    for j, spec in enumerate(specs):
+        magnitude = np.nanmax(np.abs(values[:, j]), initial=0.0)
+        if magnitude > limit:
+            raise ValueError(f"column {spec.name!r} ({spec.kind}) holds values as large as {magnitude:.3g}, beyond "
+                             f"float32's {limit:.3g} that the model computes in; rescale the column (e.g. "
+                             "divide it by a power of ten) before imputing")
+
+
+def _check_training_finished(history, specs) -> None:
+    """A loss that became NaN or infinite leaves a model whose imputations are NaN."""
+    last = history[-1]
+    if np.isfinite(last["train_loss"]):
+        return
+    nll = np.asarray(last.get("train_column_nll", [np.nan] * len(specs)), dtype=float)
+    bad = [specs[j].name for j in np.flatnonzero(~np.isfinite(nll))]
+    where = f" (not finite for column(s) {', '.join(map(repr, bad))})" if bad else ""
+    raise FloatingPointError(f"training diverged: the loss after epoch {len(history)} is "
+                             f"{last['train_loss']}{where}; lower lr or check those columns' scale")
 
 
 #: seed of the cells :meth:`HeterogeneousVAEImputer.score` hides (independent of ``random_state``)
@@ -567,6 +591,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         self._low = np.where(continuous, np.nanmin(values, axis=0), -np.inf)
         self._high = np.where(continuous, np.nanmax(values, axis=0), np.inf)
         self._offset = _float32_offsets(values, self.specs_)
+        _check_float32_range(values - self._offset, self.specs_)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._seed = seed
@@ -601,6 +626,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             )
             self.net_.fit(self._training_data(module, x, observed), None)
             self.n_epochs_ = len(self.net_.history)  # fewer than planned if a callback stopped training
+            _check_training_finished(self.net_.history, self.specs_)
             self.auto_takes_mean_ = self._choose_auto_points(values)
         return self
 

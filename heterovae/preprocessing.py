@@ -9,6 +9,7 @@ that name the column.
 
 from __future__ import annotations
 
+import decimal
 from typing import List, Sequence
 
 import numpy as np
@@ -16,6 +17,28 @@ import pandas as pd
 
 from ._warnings import warn
 from .columns import DISCRETE_KINDS, ColumnSpec
+
+
+def _as_array(X) -> np.ndarray:
+    """``X`` as an ndarray whose cells keep their types: rows mixing numbers and
+    text become ``object``, not text (``np.asarray`` alone would turn 1.5 into '1.5')."""
+    arr = np.asarray(X)
+    return np.asarray(X, dtype=object) if arr.dtype.kind in "US" and not isinstance(X, np.ndarray) else arr
+
+
+def _with_categories(col: pd.Series, new: list, spec: ColumnSpec) -> pd.Series:
+    """``col`` with the categories ``new`` added; an ordered column keeps the
+    order learnt at fit (``lo < mid < hi``, not ``lo < hi < mid``)."""
+    known = list(col.cat.categories)
+    if not col.cat.ordered:
+        return col.cat.add_categories(new)
+    fit_order = list(spec.categories)
+    if all(c in fit_order for c in known):
+        keep = set(known) | set(new)
+        return col.cat.set_categories([c for c in fit_order if c in keep], ordered=True)
+    warn(f"column {spec.name!r} is ordered with categories unseen at fit ({[c for c in known if c not in fit_order][:5]}); "
+         f"the imputed labels {new[:5]} are added after them, at the end of the order", UserWarning)
+    return col.cat.add_categories(new)
 
 
 def _as_frame(X) -> pd.DataFrame:
@@ -149,7 +172,7 @@ class TableCodec:
             else:
                 filled = values
             result.isetitem(j, self._fill(col, missing[:, j], filled, self.dtypes_[j], spec))
-        if self.is_frame_ and isinstance(X, pd.DataFrame):
+        if isinstance(X, pd.DataFrame):
             return result
         return self._to_array(X, result)
 
@@ -169,7 +192,7 @@ class TableCodec:
                 # the caller's categories may lack a label seen at fit (a test
                 # set converted with its own astype("category"))
                 new = [c for c in pd.unique(np.asarray(filled, dtype=object)) if c not in col.cat.categories]
-                out = col.cat.add_categories(new) if new else col.copy()
+                out = _with_categories(col, new, spec) if new else col.copy()
                 out[missing] = filled
                 return out
             # a category column modelled as numbers (a likelihood override) is returned as numbers
@@ -187,6 +210,10 @@ class TableCodec:
             else:
                 # draws (impute_with="sample", sample()) are not clipped to the training range
                 filled = np.clip(np.round(np.asarray(filled, dtype=np.float64)), *_float_bounds(target))
+        observed_cells = values[~missing]
+        if observed_cells.size and all(isinstance(v, decimal.Decimal) for v in observed_cells):
+            # a column of Decimals (SQL NUMERIC) gets Decimals, not floats among them
+            filled = [decimal.Decimal(repr(float(v))) for v in np.ravel(filled)]
         values[missing] = filled
         try:
             return pd.Series(values, index=col.index, name=col.name).astype(target)

@@ -249,6 +249,7 @@ def test_header_with_index_column(tmp_path):
         (TYPES[:-1] + ["gamma,1,"], ROWS, "unknown type 'gamma'"),
         (TYPES[:-1] + ["ordinal,3,4"], ROWS, "dim == nclass"),
         (TYPES[:-1] + ["ordinal,1,"], ROWS, "needs an integer nclass"),
+        (TYPES[:-1] + ["ordinal,4,3.5"], ROWS, "needs an integer nclass, got .3.5."),
         (TYPES[:-1], ROWS, "6 columns but data_types.csv describes 5"),
         (["kind,dim,nclass"] + TYPES[1:], ROWS, "header 'type,dim,nclass'"),
         (TYPES[:-1] + ["ordinal,2,2"], ROWS, r"column 'c5'.*2 classes but the codes \[1, 2, 4\]"),

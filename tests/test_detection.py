@@ -84,7 +84,9 @@ def test_fit_on_dataframe_and_array():
     assert det.n_features_in_ == 4
     assert list(det.feature_names_in_) == ["age", "w", "city", "m"]
     assert list(det.get_feature_names_out()) == ["age", "w", "city", "m"]
-    assert det.transform(X) is X
+    out = det.transform(X)
+    pd.testing.assert_frame_equal(out, X)
+    assert out is not X  # a shallow copy: set_output may relabel it
 
     arr = np.array([[1.5, -2.0, 0], [0.5, 1.0, 1], [2.5, 3.0, 1]])
     det = LikelihoodDetector().fit(arr)
@@ -166,6 +168,8 @@ def test_override_a_categorical_with_numeric_codes_to_count():
          ValueError),
         (pd.Series([{"a": 1}, 2, 3], dtype=object), "column 'bad': argument must be",
          TypeError),
+        (pd.Series([1 + 1j, 2j, 3], dtype=object), "column 'bad': argument must be .* got complex",
+         TypeError),
     ],
 )
 def test_unusual_columns(column, match, error):
@@ -206,7 +210,7 @@ def test_pipeline_clone_pickle_gridsearch():
                          FunctionTransformer(lambda Z: Z))
     pipe.fit(X)
     assert pipe[0].specs_[0] == ColumnSpec("a", "real")
-    assert pipe.transform(X) is X
+    pd.testing.assert_frame_equal(pipe.transform(X), X)
     twin = clone(pipe[0])
     assert twin.get_params() == {"likelihoods": {"a": "real"}, "max_categories": 10}
     assert not hasattr(twin, "specs_")
@@ -258,3 +262,43 @@ def test_ordinal_text_says_its_order_is_alphabetical():
         warnings.simplefilter("error")
         spec, = LikelihoodDetector(likelihoods={"level": "ordinal"}).fit(ordered).specs_
     assert spec.categories == ("lo", "mid", "hi")
+
+
+def test_decimal_values_are_numbers():
+    import decimal
+
+    X = pd.DataFrame({"d": pd.Series([decimal.Decimal("1.10"), decimal.Decimal("2.25"), None,
+                                      decimal.Decimal("3.5")], dtype=object)})
+    assert LikelihoodDetector().fit(X).specs_[0].kind == "pos"
+
+
+@pytest.mark.parametrize("likelihoods, error, match", [
+    ("real", ValueError, "likelihoods='real' is a kind, not a data types file"),
+    ("no/such/data_types.csv", FileNotFoundError, "likelihoods='no/such/data_types.csv': no such data types file"),
+])
+def test_a_string_likelihoods_is_a_file_and_a_kind_is_explained(likelihoods, error, match):
+    X = pd.DataFrame({"a": [0.5, 1.5, 2.5]})
+    with pytest.raises(error, match=match):
+        LikelihoodDetector(likelihoods=likelihoods).fit(X)
+
+
+def test_pandas_output_leaves_the_callers_frame_alone():
+    """sklearn's pandas wrapper relabels the returned frame's columns in place."""
+    from sklearn import config_context
+
+    X = pd.DataFrame({0: [0.5, 1.5, 2.5], 1: ["a", "b", "a"]})
+    det = LikelihoodDetector().set_output(transform="pandas").fit(X)
+    det.transform(X)
+    assert list(X.columns) == [0, 1]
+    multi = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)]))
+    with config_context(transform_output="pandas"):
+        LikelihoodDetector().fit_transform(multi)
+    assert list(multi.columns) == [("a", 1), ("b", 2)]
+
+
+def test_rows_of_numbers_and_text_pass_through_as_objects():
+    rows = [[1.5, "a"], [NAN, "b"], [2.5, "b"], [0.5, "a"]]
+    out = LikelihoodDetector().fit(rows).transform(rows)
+    assert out.dtype == object and out[0, 0] == 1.5 and np.isnan(out[1, 0])
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert LikelihoodDetector().fit(X).transform(X) is X

@@ -445,6 +445,71 @@ def test_categories_missing_from_the_callers_dtype_are_added():
     assert set(out["c"].cat.categories) <= {"a", "b"}
 
 
+def test_an_ordered_column_keeps_the_fitted_order_when_a_level_is_added():
+    rng = np.random.default_rng(0)
+    levels = pd.CategoricalDtype(["lo", "mid", "hi"], ordered=True)
+    train = pd.DataFrame({"x": rng.normal(size=90), "o": pd.Series(rng.choice(["lo", "mid", "hi"], 90)).astype(levels)})
+    imp = HeterogeneousVAEImputer(**FAST).fit(train)
+    test = pd.DataFrame({"x": np.zeros(40), "o": pd.Categorical(["lo", None] * 20, categories=["lo", "hi"],
+                                                                ordered=True)})
+    out = imp.transform(test)
+    assert out["o"].cat.ordered and out["o"].notna().all()
+    kept = [c for c in ["lo", "mid", "hi"] if c in set(out["o"].cat.categories)]
+    assert list(out["o"].cat.categories) == kept  # a subsequence of the fitted order
+    assert test["o"].cat.categories.tolist() == ["lo", "hi"]  # the caller's column untouched
+
+
+def test_fit_on_an_array_then_transform_a_frame_returns_a_frame():
+    full, masked, _ = _table(n=60)
+    numeric = masked.select_dtypes("number")
+    imp = HeterogeneousVAEImputer(**FAST).fit(numeric.to_numpy())
+    frame = numeric.set_axis(pd.RangeIndex(100, 160, name="row"), axis=0)
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        out = imp.transform(frame)
+    assert isinstance(out, pd.DataFrame) and out.index.equals(frame.index)
+    assert list(out.columns) == list(frame.columns)
+
+
+def test_values_float32_cannot_hold_are_named():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"big": rng.normal(size=40) * 1e39, "x": rng.normal(size=40)})
+    X.iloc[::5, 0] = np.nan
+    with pytest.raises(ValueError, match="column 'big' .*beyond float32"):
+        HeterogeneousVAEImputer(**FAST).fit(X)
+    # a column that is large but within float32 trains and imputes
+    out = HeterogeneousVAEImputer(**FAST).fit_transform(X.assign(big=X["big"] / 1e4))
+    assert out.notna().all().all()
+
+
+def test_a_diverged_training_is_an_error_not_nan_imputations():
+    from heterovae.imputer import _check_training_finished
+    from heterovae.columns import ColumnSpec
+
+    specs = [ColumnSpec("a", "real"), ColumnSpec("b", "real")]
+    history = [{"train_loss": 1.0, "train_column_nll": [0.5, 0.5]},
+               {"train_loss": float("nan"), "train_column_nll": [0.5, float("inf")]}]
+    with pytest.raises(FloatingPointError, match=r"after epoch 2 is nan \(not finite for column\(s\) 'b'\)"):
+        _check_training_finished(history, specs)
+    _check_training_finished(history[:1], specs)
+    # through fit: a learning rate that overflows the weights
+    X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
+    X.iloc[::4, 0] = np.nan
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        HeterogeneousVAEImputer(max_epochs=3, lr=1e30, random_state=0).fit(X)
+
+
+def test_decimal_columns_get_decimals():
+    import decimal
+
+    rng = np.random.default_rng(0)
+    d = [decimal.Decimal(str(round(v, 2))) for v in rng.uniform(1, 5, 60)]
+    d[3] = None
+    X = pd.DataFrame({"d": pd.Series(d, dtype=object), "x": rng.normal(size=60)})
+    out = HeterogeneousVAEImputer(**FAST).fit_transform(X)
+    assert all(isinstance(v, decimal.Decimal) for v in out["d"])
+    assert out["d"][0] == X["d"][0]
+
+
 def test_a_category_column_modelled_as_numbers_comes_back_as_numbers():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.normal(size=60), "ci": pd.Categorical(rng.choice([10, 20, 30], 60))})

@@ -206,8 +206,11 @@ def read_data_types(path, names: Optional[Sequence] = None) -> List[ColumnSpec]:
             ) from None
         if kind in ("cat", "ordinal"):
             try:
-                n_classes = int(float(nclass))
-            except ValueError:
+                n_classes = float(nclass)
+                if n_classes != int(n_classes):
+                    raise ValueError
+                n_classes = int(n_classes)
+            except (ValueError, OverflowError):
                 raise ValueError(
                     f"{path}, line {line} (column {name!r}): a {kind} column needs "
                     f"an integer nclass, got {nclass!r}"
