@@ -160,7 +160,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/OpenMP/torch threads (default: %(default)s)")
     p.add_argument("--root", default=None, help="datasets folder (default: "
-                   "$HETEROVAE_DATASETS or ../shared/datasets)")
+                   "$HETEROVAE_DATASETS or ../shared/datasets next to the repository)")
     p.add_argument("--vae-params", default="{}",
                    help="JSON dict of extra HeterogeneousVAEImputer parameters")
     p.add_argument("--per-column", action="store_true",

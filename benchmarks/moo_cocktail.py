@@ -72,7 +72,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads per process (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes, each fitting one (seed, dataset) at a time (default: %(default)s)")
-    p.add_argument("--root", default=None, help="datasets folder (default: $HETEROVAE_DATASETS or ../shared/datasets)")
+    p.add_argument("--root", default=None,
+                   help="datasets folder (default: $HETEROVAE_DATASETS or ../shared/datasets next to the repository)")
     p.add_argument("--results", default=None,
                    help="JSON lines of every fit, appended as they end and resumed from; only lines "
                    "with this run's settings count (default: --out with suffix .jsonl, else "
@@ -230,7 +231,7 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         "* The p-values of the per-dataset detail tables are uncorrected for the 11 comparisons.",
         "* The mean over columns is not robust: one column with an absurd imputation dominates it (the "
         "log-normal *mean* of a positive column explodes when the model predicts a large sigma, which is "
-        "why `impute_with='auto'` takes the median for positive columns); the largest single per-column "
+        "why `impute_with='auto'` takes a positive column's mean only where it imputed held-out training cells better than the median); the largest single per-column "
         "error of this view is " + _worst(frame) + ". The views below score the same fits with other "
         "point estimates.",
     ]

@@ -21,4 +21,16 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 source_suffix = ".rst"
 exclude_patterns = ["_build"]
+templates_path = ["_templates"]  # autosummary: class pages list their methods
 html_theme = "alabaster"
+
+
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    # scikit-learn generates set_*_request methods whose docstrings link into its own docs
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_requests)

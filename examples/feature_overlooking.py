@@ -19,6 +19,7 @@ the left of (2).
 Run::
 
     python examples/feature_overlooking.py                       # ~2 CPU-minutes
+    python examples/feature_overlooking.py --out docs/images/feature_overlooking   # the docs' figures
     python examples/feature_overlooking.py --dataset credit --rows 3000
 """
 
@@ -48,7 +49,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=3, help="runs averaged in the error plot (default: %(default)s)")
     parser.add_argument("--moo", default="imtlg,pcgrad", help="comma-separated moo spec (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the estimator's max_epochs")
-    parser.add_argument("--out", default="docs/images/feature_overlooking",
+    parser.add_argument("--out", default="feature_overlooking",
                         help="PNG path prefix; writes PREFIX_history.png and PREFIX_errors.png")
     args = parser.parse_args()
     torch.set_num_threads(1)
