@@ -304,6 +304,23 @@ def detect_column(series: pd.Series, name=None, max_categories: Optional[int] = 
 
     See :mod:`heterovae.detection` for the rules and
     :class:`LikelihoodDetector` for the parameters.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The column; missing values (NaN, None, pd.NA) are ignored.
+    name : object, default=None
+        The name given to the spec (and used in error messages); ``None``
+        takes ``series.name``.
+    max_categories : int or None, default=10
+        As in :class:`LikelihoodDetector`: non-negative integer columns
+        whose values are exactly ``0..k-1`` or ``1..k`` with
+        ``k <= max_categories`` become ``cat``; ``None``: never.
+
+    Returns
+    -------
+    ColumnSpec
+        The detected kind and, for discrete kinds, the categories.
     """
     name = series.name if name is None else name
     col = _inspect(series, name)
@@ -319,6 +336,28 @@ def column_spec(series: pd.Series, kind: str, name=None,
     with other than two categories, a numeric kind on text).
     ``n_classes`` (from a HI-VAE ``data_types.csv``) fixes the number of
     consecutive integer codes of a numeric discrete column.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The column; missing values (NaN, None, pd.NA) are ignored.
+    kind : {"real", "pos", "count", "binary", "cat", "ordinal"}
+        The likelihood chosen for the column.
+    name : object, default=None
+        The name given to the spec (and used in error messages); ``None``
+        takes ``series.name``.
+    n_classes : int or None, default=None
+        Number of classes declared for a discrete kind: the categories of
+        a numeric column become that many consecutive integer codes, and
+        a column whose categories number otherwise is a ValueError.
+        Ignored by the numeric kinds. ``None`` takes the categories from
+        the values (or the category dtype).
+
+    Returns
+    -------
+    ColumnSpec
+        The spec with the given kind and, for discrete kinds, the
+        categories in code order.
     """
     name = series.name if name is None else name
     if kind not in KINDS:
@@ -536,6 +575,16 @@ class LikelihoodDetector(MixedTableTransformerMixin, TransformerMixin, BaseEstim
         ``set_output`` may then relabel its columns without touching the
         caller's frame); an ndarray as itself; other input (lists of rows)
         as an ndarray, ``object`` where the rows mix numbers and text.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            A table with the columns seen in :meth:`fit`.
+
+        Returns
+        -------
+        DataFrame or ndarray of shape (n_samples, n_features)
+            ``X``'s values, unchanged.
         """
         check_is_fitted(self, "specs_")
         validate_data(self, _as_frame(X), reset=False, skip_check_array=True)

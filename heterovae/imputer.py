@@ -107,6 +107,8 @@ def _check_float32_range(values: np.ndarray, specs) -> None:
 
 def _check_training_finished(history, specs) -> None:
     """A loss that became NaN or infinite leaves a model whose imputations are NaN."""
+    if not len(history):  # max_epochs=0: an untrained model, as asked
+        return
     last = history[-1]
     if np.isfinite(last["train_loss"]):
         return
@@ -733,6 +735,18 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         Observed cells are returned unchanged. The output has ``X``'s
         container (DataFrame or array), column names, category labels and,
         for columns that were integer or boolean at fit, that dtype.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Table with missing cells (NaN, None, pd.NA), with the columns
+            seen at fit. Never modified.
+
+        Returns
+        -------
+        X_imputed : DataFrame or ndarray of shape (n_samples, n_features)
+            ``X`` with every missing cell filled with the point estimate
+            chosen by ``impute_with`` (or one draw, for ``"sample"``).
         """
         check_is_fitted(self, "net_")
         x, observed = self._tensors(X)
@@ -797,6 +811,23 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         what ``GridSearchCV`` maximises by default, so a search picks the
         setting that imputes best. For the model's likelihood see
         :meth:`log_likelihood`.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Table to score, with the columns seen at fit; it needs observed
+            cells to hide.
+        y : None
+            Ignored.
+        hidden_fraction : float, default=0.2
+            Probability with which each observed cell is hidden (and then
+            imputed and compared with its true value).
+
+        Returns
+        -------
+        score : float
+            Minus the mean over the scored columns of their imputation
+            error (at most 0; higher is better).
         """
         check_is_fitted(self, "net_")
         x, observed = self._tensors(X)
@@ -838,6 +869,18 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         Comparable across settings that train on the likelihood itself
         (``kl_weight=1``, ``nll_beta=0``); other settings trade likelihood
         for imputation accuracy.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Table with missing cells, with the columns seen at fit; at least
+            one row. The model must have been fitted without the decoder
+            skip (``decoder_skip=False`` for ``"vae"``).
+
+        Returns
+        -------
+        float
+            The bound averaged over the rows of ``X``, in nats per row.
         """
         check_is_fitted(self, "net_")
         x, observed = self._tensors(X)

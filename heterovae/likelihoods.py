@@ -225,6 +225,14 @@ class Normal(_LocationScale):
 
     The head predicts the mean and (softplus) standard deviation of the
     standardised column; ``params`` returns them in original units.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of real columns in the group.
+    n_classes : sequence of int or None, default=None
+        Accepted for a constructor common to all kinds; unused by this
+        numeric kind.
     """
 
     kind = "real"
@@ -251,6 +259,14 @@ class LogNormal(_LocationScale):
     columns such as capital gains contain. The density in ``x`` includes the
     Jacobian ``1 / (1 + x)``. Mean ``exp(mu + sigma^2 / 2) - 1``, mode
     ``max(exp(mu - sigma^2) - 1, 0)``.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of positive columns in the group.
+    n_classes : sequence of int or None, default=None
+        Accepted for a constructor common to all kinds; unused by this
+        numeric kind.
     """
 
     kind = "pos"
@@ -300,6 +316,14 @@ class Poisson(Likelihood):
     ``rate = softplus(raw) * s`` with ``s`` the column's observed mean (at
     least one), so an untrained head starts at the right order of magnitude.
     The encoder sees the standardised ``log(1 + x)``.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of count columns in the group.
+    n_classes : sequence of int or None, default=None
+        Accepted for a constructor common to all kinds; unused by this
+        numeric kind.
     """
 
     kind = "count"
@@ -384,7 +408,16 @@ class _Discrete(Likelihood):
 
 
 class Bernoulli(_Discrete):
-    """Binary column (codes 0/1): ``x ~ Bernoulli(sigmoid(logit))``."""
+    """Binary column (codes 0/1): ``x ~ Bernoulli(sigmoid(logit))``.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of binary columns in the group.
+    n_classes : sequence of int or None, default=None
+        Number of categories of each column; every entry must be 2.
+        ``None`` means two for every column.
+    """
 
     kind = "binary"
 
@@ -408,7 +441,16 @@ class Bernoulli(_Discrete):
 
 
 class Categorical(_Discrete):
-    """Categorical column: ``x ~ Categorical(softmax(logits))``, one-hot encoded."""
+    """Categorical column: ``x ~ Categorical(softmax(logits))``, one-hot encoded.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of categorical columns in the group.
+    n_classes : sequence of int
+        Number of categories ``C`` of each column (one entry per column);
+        codes run over ``0 .. C-1``.
+    """
 
     kind = "cat"
 
@@ -437,6 +479,14 @@ class Ordinal(_Discrete):
     first threshold directly and the gaps between thresholds through a
     softplus, which keeps them ordered. The encoder sees the thermometer code
     ``[x >= 1, ..., x >= C-1]``.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of ordinal columns in the group.
+    n_classes : sequence of int
+        Number of ordered categories ``C`` of each column (one entry per
+        column); codes run over ``0 .. C-1`` in their order.
     """
 
     kind = "ordinal"
@@ -482,7 +532,24 @@ LIKELIHOODS = {cls.kind: cls for cls in (Normal, LogNormal, Poisson, Bernoulli, 
 
 
 def make_likelihood(kind: str, n_columns: int, n_classes: Optional[Sequence[int]] = None) -> Likelihood:
-    """Build the likelihood of ``n_columns`` columns of one ``kind``."""
+    """Build the likelihood of ``n_columns`` columns of one ``kind``.
+
+    Parameters
+    ----------
+    kind : {"real", "pos", "count", "binary", "cat", "ordinal"}
+        The column kind, a key of :data:`LIKELIHOODS`.
+    n_columns : int
+        Number of columns in the group.
+    n_classes : sequence of int or None, default=None
+        Number of categories of each column; needed by ``"cat"`` and
+        ``"ordinal"``, optional for ``"binary"`` (all 2) and ignored by
+        the continuous kinds.
+
+    Returns
+    -------
+    Likelihood
+        An instance of ``LIKELIHOODS[kind]``, with unfitted scaling.
+    """
     try:
         cls = LIKELIHOODS[kind]
     except KeyError:

@@ -17,14 +17,43 @@ from skorch.callbacks import Callback
 
 
 def n_batches(n_rows: int, batch_size: int) -> int:
-    """Batches in an epoch of :class:`TensorBatches` over ``n_rows`` rows (a last batch of one row is merged)."""
+    """Batches in an epoch of :class:`TensorBatches` over ``n_rows`` rows (a last batch of one row is merged).
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows in the epoch.
+    batch_size : int
+        Rows per batch.
+
+    Returns
+    -------
+    int
+        ``ceil(n_rows / batch_size)``, one less when the last batch would
+        hold a single row (at least 1).
+    """
     if n_rows % batch_size == 1:
         return max(1, n_rows // batch_size)
     return -(-n_rows // batch_size)
 
 
 def epochs_for_steps(steps: int, n_rows: int, batch_size: int) -> int:
-    """The fewest whole epochs (at least one) that make at least ``steps`` batches of ``batch_size`` from ``n_rows`` rows."""
+    """The fewest whole epochs (at least one) that make at least ``steps`` batches of ``batch_size`` from ``n_rows`` rows.
+
+    Parameters
+    ----------
+    steps : int
+        Training steps (batches) wanted.
+    n_rows : int
+        Training rows per epoch.
+    batch_size : int
+        Rows per batch.
+
+    Returns
+    -------
+    int
+        ``ceil(steps / n_batches(n_rows, batch_size))``, at least 1.
+    """
     return max(1, -(-steps // n_batches(n_rows, batch_size)))
 
 

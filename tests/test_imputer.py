@@ -491,6 +491,7 @@ def test_a_diverged_training_is_an_error_not_nan_imputations():
     with pytest.raises(FloatingPointError, match=r"after epoch 2 is nan \(not finite for column\(s\) 'b'\)"):
         _check_training_finished(history, specs)
     _check_training_finished(history[:1], specs)
+    _check_training_finished([], specs)  # max_epochs=0 trains nothing, and is no error
     # through fit: a learning rate that overflows the weights
     X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
     X.iloc[::4, 0] = np.nan

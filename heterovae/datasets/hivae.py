@@ -122,6 +122,16 @@ def dataset_root(root=None) -> Path:
     ``root`` if given, else the environment variable ``HETEROVAE_DATASETS``,
     else ``<repository root>/../shared/datasets`` where the repository root is
     the parent of the ``heterovae`` package folder.
+
+    Parameters
+    ----------
+    root : str, path-like or None, default=None
+        An explicit datasets folder; ``None`` looks it up as above.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not checked to exist).
     """
     if root is not None:
         return Path(root)
@@ -238,7 +248,22 @@ def read_data_types(path, names: Optional[Sequence] = None) -> List[ColumnSpec]:
 
 
 def list_masks(name_or_path, root=None) -> List[int]:
-    """The mask numbers ``K`` of the ``Missing<p>_K.csv`` files of a dataset."""
+    """The mask numbers ``K`` of the ``Missing<p>_K.csv`` files of a dataset.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A folder name under the datasets root or the path of a dataset
+        folder, as in :func:`load_hivae`.
+    root : str, path-like or None, default=None
+        The datasets root (see :func:`dataset_root`).
+
+    Returns
+    -------
+    list of int
+        The distinct mask numbers, sorted; empty when the folder has no
+        mask file.
+    """
     folder = _resolve_folder(name_or_path, root)
     found = []
     for p in folder.iterdir():

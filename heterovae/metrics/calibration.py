@@ -113,6 +113,16 @@ def negative_log_likelihood(y_true, proba, *, classes=None, eps=1e-12):
 def calibration_curve_bins(y_true, proba, *, classes=None, n_bins=10):
     """Per-bin statistics of top-label confidence (equal-width bins).
 
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    proba : array-like of shape (n_samples, n_classes)
+    classes : array-like of shape (n_classes,), default=None
+        Label of each column of ``proba``; default ``0 .. n_classes - 1``.
+    n_bins : int, default=10
+        Number of equal-width bins on [0, 1] (see the module docstring for
+        which edge each bin includes).
+
     Returns
     -------
     dict with arrays of length ``n_bins``: ``"count"``, ``"accuracy"`` and

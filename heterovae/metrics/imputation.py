@@ -27,14 +27,43 @@ __all__ = [
 
 
 def normalized_rmse(true: np.ndarray, imputed: np.ndarray, value_range: float) -> float:
-    """RMSE of ``imputed`` against ``true`` divided by ``value_range``."""
+    """RMSE of ``imputed`` against ``true`` divided by ``value_range``.
+
+    Parameters
+    ----------
+    true : array-like of shape (n_cells,)
+        The true values of the scored cells.
+    imputed : array-like of shape (n_cells,)
+        Their imputed values.
+    value_range : float
+        The normaliser, usually ``max - min`` of the column's observed
+        true values (see :func:`imputation_error`).
+
+    Returns
+    -------
+    float
+        ``sqrt(mean((true - imputed)^2)) / value_range``.
+    """
     true = np.asarray(true, dtype=float)
     imputed = np.asarray(imputed, dtype=float)
     return float(np.sqrt(np.mean((true - imputed) ** 2)) / value_range)
 
 
 def error_rate(true: np.ndarray, imputed: np.ndarray) -> float:
-    """Fraction of cells where ``imputed`` differs from ``true`` (as labels)."""
+    """Fraction of cells where ``imputed`` differs from ``true`` (as labels).
+
+    Parameters
+    ----------
+    true : array-like of shape (n_cells,)
+        The true labels of the scored cells.
+    imputed : array-like of shape (n_cells,)
+        Their imputed labels, compared with ``true`` by ``!=`` as Python
+        objects (so a label and a numeric code of equal value agree).
+
+    Returns
+    -------
+    float in [0, 1]
+    """
     true = np.asarray(true, dtype=object)
     imputed = np.asarray(imputed, dtype=object)
     return float(np.mean(true != imputed))
@@ -236,6 +265,19 @@ def mean_imputation_error(X_true, X_imputed, mask,
 
     Each column counts once, whatever its number of scored cells (the
     average that HI-VAE and the "boosting heterogeneous VAEs" paper report).
+
+    Parameters
+    ----------
+    X_true, X_imputed, mask
+        As in :func:`imputation_error`.
+    specs : list of ColumnSpec or None, default=None
+        As in :func:`imputation_error`.
+
+    Returns
+    -------
+    float
+        The mean of the columns' errors, NaN ones (no scored cell, no
+        range) left out; lower is better.
     """
     errors = imputation_error(X_true, X_imputed, mask, specs)
     if errors.isna().all():

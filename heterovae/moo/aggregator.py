@@ -95,6 +95,20 @@ class Aggregator(nn.Module):
 
         Returns a tensor of shape [n] with ``G``'s dtype and device and no
         autograd history; ``G`` is not modified.
+
+        Parameters
+        ----------
+        G : Tensor of shape [K, n] or TaskGradients
+            Per-task gradients, one row per task.
+        losses : Tensor of shape [K] or None, default=None
+            Current per-task losses (detached); required when the magnitude
+            method has ``needs_losses = True`` (GradNorm).
+
+        Returns
+        -------
+        Tensor of shape [n]
+            The aggregated gradient (zero when the combination or, with
+            ``rescale``, the plain sum is zero).
         """
         if isinstance(G, TaskGradients):
             T = G

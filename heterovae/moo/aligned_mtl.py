@@ -45,7 +45,19 @@ class AlignedMTL(DirectionMethod):
         self.rtol = rtol
 
     def alignment(self, G: Tensor) -> Tensor:
-        """The K x K matrix ``B`` with ``G_hat = B @ G``."""
+        """The K x K matrix ``B`` with ``G_hat = B @ G``.
+
+        Parameters
+        ----------
+        G : Tensor of shape [K, n]
+            Per-task gradients (one row per task), not modified.
+
+        Returns
+        -------
+        Tensor of shape [K, K]
+            ``B = s_min U S^-1 U^T`` (zero on the directions cut off by
+            ``rtol``); same dtype and device as ``G``, no autograd history.
+        """
         G = check_gradient_matrix(G).detach()
         with torch.no_grad():
             return self._alignment(TaskGradients(G))

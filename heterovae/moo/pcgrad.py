@@ -108,6 +108,22 @@ class PCGrad(SeededMixin, DirectionMethod):
         """The per-task projected gradients ``[K, n]`` (their sum is :meth:`combine`).
 
         ``orders`` ([K, K-1]) fixes the projection orders; by default they are drawn.
+
+        Parameters
+        ----------
+        G : Tensor of shape [K, n]
+            Per-task gradients (one row per task), not modified.
+        orders : LongTensor of shape [K, K-1] or None, default=None
+            ``orders[i]`` is the order in which task ``i`` is projected onto
+            the other tasks (see :func:`projection_coefficients`); ``None``
+            draws the orders at random (:func:`random_orders`; see
+            ``seed``).
+
+        Returns
+        -------
+        Tensor of shape [K, n]
+            Row ``i`` is task ``i``'s projected gradient; same dtype and
+            device as ``G``, no autograd history.
         """
         G = check_gradient_matrix(G).detach()
         with torch.no_grad():

@@ -74,6 +74,17 @@ def validate_spec(spec) -> Tuple[str, str]:
     ``("pcgrad", "imtlg")`` -> ``("imtlg", "pcgrad")``. Names are
     case-insensitive.
 
+    Parameters
+    ----------
+    spec : None, str, or tuple or list of one or two str
+        The methods to use (see the module docstring); ``None`` and
+        ``"none"`` stand for no method.
+
+    Returns
+    -------
+    magnitude, direction : str
+        The lower-case method names, ``"none"`` for a family not used.
+
     Raises
     ------
     ValueError
@@ -101,8 +112,23 @@ def validate_spec(spec) -> Tuple[str, str]:
 
 
 def method_hyperparameters(name: str) -> Dict[str, object]:
-    """The hyperparameters of a method and their defaults (``n_tasks`` excluded)."""
-    cls = _ALL_METHODS[_normalise_name(name)]
+    """The hyperparameters of a method and their defaults (``n_tasks`` excluded).
+
+    Parameters
+    ----------
+    name : str
+        A magnitude or direction method name (case-insensitive), or
+        ``"none"`` (no method, so no hyperparameters).
+
+    Returns
+    -------
+    dict
+        ``{parameter: default}`` in the order of the method's constructor.
+    """
+    key = _normalise_name(name)
+    if key == "none":
+        return {}
+    cls = _ALL_METHODS[key]
     params = inspect.signature(cls.__init__).parameters
     return {
         p: v.default for p, v in params.items()
@@ -118,6 +144,23 @@ def validate_method_params(method_params: Optional[Mapping]) -> Dict[str, dict]:
     must exist, and every entry's values are checked by building its method,
     so a bad value fails every candidate of a grid search alike, not only
     those that use the method.
+
+    Parameters
+    ----------
+    method_params : mapping of str to mapping, or None
+        Hyperparameters keyed by method name (case-insensitive), e.g.
+        ``{"gradnorm": {"alpha": 1.5}}``; ``None`` for none.
+
+    Returns
+    -------
+    dict of dict
+        A copy keyed by the lower-case method names (empty for ``None``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or parameter, a method named twice, or
+        ``"none"``; a bad value raises what the method's constructor does.
     """
     if method_params is None:
         return {}
@@ -197,6 +240,17 @@ def cocktail(include_newer: bool = False) -> List[Optional[Tuple[str, str]]]:
     the ``("none", "none")`` combination written as ``None`` (plain training).
     ``include_newer=True`` adds the magnitude method Nash-MTL and the
     direction methods UPGrad, DualProj and Aligned-MTL (5 x 6 = 30 specs).
+
+    Parameters
+    ----------
+    include_newer : bool, default=False
+        Also combine the methods that are not in the paper's grid.
+
+    Returns
+    -------
+    list of None or (str, str)
+        The specs, ``(magnitude, direction)`` pairs, for the ``moo``
+        parameter.
 
     Examples
     --------

@@ -36,7 +36,19 @@ class UPGrad(DirectionMethod):
     name = "upgrad"
 
     def project(self, G: Tensor) -> Tensor:
-        """The per-task projected gradients ``[K, n]``."""
+        """The per-task projected gradients ``[K, n]``.
+
+        Parameters
+        ----------
+        G : Tensor of shape [K, n]
+            Per-task gradients (one row per task), not modified.
+
+        Returns
+        -------
+        Tensor of shape [K, n]
+            Row ``i`` is ``g_i`` projected onto the dual cone of the rows
+            of ``G``; same dtype and device as ``G``, no autograd history.
+        """
         G = check_gradient_matrix(G).detach()
         with torch.no_grad():
             return self._projection_weights(TaskGradients(G)) @ G

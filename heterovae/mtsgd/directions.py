@@ -242,6 +242,10 @@ def mgda_weights(scores, *, ridge: float = 1e-10) -> torch.Tensor:
     Parameters
     ----------
     scores : Tensor of shape (K, M, P)
+        ``scores[k, m] = grad log p_k(x_m)``.
+    ridge : float, default=1e-10
+        Relative ridge of the min-norm problems, passed to
+        :func:`~heterovae.mtsgd.qp.simplex_min_norm`.
 
     Returns
     -------
@@ -294,6 +298,9 @@ def moo_svgd_direction(
     kernel : str or RadialKernel, default="rbf"
     alpha : float, default=1.0
         Weight of the repulsive term.
+    ridge : float, default=1e-10
+        Passed to :func:`mgda_weights` (see
+        :func:`~heterovae.mtsgd.qp.simplex_min_norm`).
 
     Returns
     -------
@@ -339,7 +346,19 @@ DIRECTIONS: Dict[str, Callable] = {
 
 
 def get_direction(method: str) -> Callable:
-    """Look up an update rule of :data:`DIRECTIONS` by name."""
+    """Look up an update rule of :data:`DIRECTIONS` by name.
+
+    Parameters
+    ----------
+    method : {"mt-sgd", "svgd", "moo-svgd"}
+        A key of :data:`DIRECTIONS`; any other value is a ValueError.
+
+    Returns
+    -------
+    callable
+        ``rule(terms, scores, **options) -> (direction, weights)``, as
+        described at :data:`DIRECTIONS`.
+    """
     try:
         return DIRECTIONS[method]
     except (KeyError, TypeError):

@@ -611,6 +611,11 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
     def predict_proba(self, X):
         """Class probabilities of each output, averaged over the particles.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Inputs of the per-sample shape seen at fit.
+
         Returns
         -------
         list of n_outputs arrays of shape (n_samples, n_classes_k)
@@ -629,6 +634,11 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
 
     def predict(self, X):
         """Most probable label of each output under the averaged probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Inputs of the per-sample shape seen at fit.
 
         Returns
         -------
@@ -653,6 +663,20 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
         per-output accuracy is defined for both 1-D and 2-D ``Y`` and
         equals ordinary accuracy for a single output (where ``y`` may also
         be a column vector, as for ``accuracy_score``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Inputs of the per-sample shape seen at fit.
+        y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            True labels of each output, as many outputs as at fit.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in each output's accuracy.
+
+        Returns
+        -------
+        float
+            The mean over outputs of the accuracies, in [0, 1].
         """
         pred = self._predict_columns(X)
         columns, _ = _target_columns(y)
@@ -737,6 +761,11 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
     def predict(self, X):
         """Mean prediction of each output, averaged over the particles.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Inputs of the per-sample shape seen at fit.
+
         Returns
         -------
         ndarray of shape (n_samples, n_outputs) or (n_samples,)
@@ -747,5 +776,20 @@ class MTSGDRegressor(RegressorMixin, _BaseMTSGD):
         return pred if self._multi_output else pred[:, 0]
 
     def score(self, X, y, sample_weight=None):
-        """:math:`R^2` of the predictions (:func:`sklearn.metrics.r2_score`), averaged over outputs."""
+        """:math:`R^2` of the predictions (:func:`sklearn.metrics.r2_score`), averaged over outputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Inputs of the per-sample shape seen at fit.
+        y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            True values of each output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+
+        Returns
+        -------
+        float
+            The uniform average over outputs of :math:`R^2` (at most 1).
+        """
         return super().score(X, y, sample_weight=sample_weight)

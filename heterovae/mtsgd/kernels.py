@@ -45,6 +45,13 @@ __all__ = [
 class KernelTerms:
     """A kernel evaluated on a particle set: what the Stein directions use.
 
+    Built by calling a :class:`RadialKernel` on the particles.
+
+    Parameters
+    ----------
+    gram, repulsion, trace, bandwidth : Tensor
+        The attributes below, in this order.
+
     Attributes
     ----------
     gram : Tensor of shape (M, M)
@@ -92,6 +99,16 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     expansion cancels catastrophically in float32 once the particles sit
     far from the origin relative to their spread (``100 + 0.01 z``: most
     pairs came out at distance 0).
+
+    Parameters
+    ----------
+    x : Tensor of shape (M, P)
+        The particles.
+
+    Returns
+    -------
+    Tensor of shape (M, M)
+        Symmetric, non-negative, with a zero diagonal.
     """
     x = _centred(x)
     sq = (x * x).sum(dim=1)
@@ -120,6 +137,19 @@ def median_bandwidth(x: torch.Tensor, sq_dists: torch.Tensor = None) -> torch.Te
 
     Falls back to ``h = 1`` when there is no pair (``M = 1``) or when all
     particles coincide (median distance 0).
+
+    Parameters
+    ----------
+    x : Tensor of shape (M, P)
+        The particles.
+    sq_dists : Tensor of shape (M, M) or None, default=None
+        Their pairwise squared distances, if already computed
+        (:func:`pairwise_sq_distances`); ``None`` computes them.
+
+    Returns
+    -------
+    Tensor of shape ()
+        The bandwidth ``h``, in ``x``'s dtype and on its device.
     """
     m = x.shape[0]
     one = torch.ones((), dtype=x.dtype, device=x.device)
@@ -269,7 +299,19 @@ KERNELS: Dict[str, Type[RadialKernel]] = {
 
 
 def get_kernel(kernel: Union[str, RadialKernel]) -> RadialKernel:
-    """Resolve a kernel name (a key of :data:`KERNELS`) or pass an instance through."""
+    """Resolve a kernel name (a key of :data:`KERNELS`) or pass an instance through.
+
+    Parameters
+    ----------
+    kernel : {"rbf", "imq"} or RadialKernel
+        A kernel name or instance; anything else is an error.
+
+    Returns
+    -------
+    RadialKernel
+        A new instance with the median bandwidth for a name, ``kernel``
+        itself for an instance.
+    """
     if isinstance(kernel, RadialKernel):
         return kernel
     if isinstance(kernel, str):

@@ -345,9 +345,21 @@ def preference_vectors(n_particles, n_tasks, random_state=0):
     draws from ``random_state`` (fixed by default, so that a fit is
     reproducible).
 
+    Parameters
+    ----------
+    n_particles : int
+        Number of vectors ``M``, one per particle.
+    n_tasks : int
+        Number of tasks ``K``, the length of each vector (with one task
+        every vector is ``[1]``).
+    random_state : int or None, default=0
+        Seed of :class:`numpy.random.RandomState` for the Gaussian draws
+        (more than two tasks only).
+
     Returns
     -------
     ndarray of shape (n_particles, n_tasks)
+        Non-negative rows of unit Euclidean norm.
     """
     if n_tasks == 1:
         return np.ones((n_particles, 1))
@@ -408,7 +420,19 @@ KERNEL_METHODS = frozenset({"mt-sgd", "mt-sgd-features", "moo-svgd"})
 
 
 def get_method(name):
-    """Look up an update rule of :data:`METHODS` by name."""
+    """Look up an update rule of :data:`METHODS` by name.
+
+    Parameters
+    ----------
+    name : {"mt-sgd", "mt-sgd-features", "moo-svgd", "mgda", "pareto-mtl", "linear"}
+        A key of :data:`METHODS`; any other value is a ValueError.
+
+    Returns
+    -------
+    callable
+        ``rule(ctx: StepContext) -> weights[K]``, as described at
+        :data:`METHODS`.
+    """
     try:
         return METHODS[name]
     except (KeyError, TypeError):

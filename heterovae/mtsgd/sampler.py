@@ -152,7 +152,19 @@ class MultiTargetSampler(nn.Module):
         return len(self.log_probs)
 
     def log_prob(self, x: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Log-densities of every target at ``x`` (default: the particles), shape (K, M)."""
+        """Log-densities of every target at ``x`` (default: the particles), shape (K, M).
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, P) or None, default=None
+            Points at which to evaluate the targets; ``None`` takes the
+            current particles (``N = M``).
+
+        Returns
+        -------
+        Tensor of shape (K, N)
+            ``log_probs[k](x)`` in row ``k``, computed without autograd.
+        """
         x = self.particles.detach() if x is None else x
         with torch.no_grad():
             return torch.stack([self._call_target(k, x) for k in range(self.n_targets)])
@@ -227,7 +239,20 @@ class MultiTargetSampler(nn.Module):
         return weights
 
     def run(self, n_steps: int, callback: Optional[Callable] = None):
-        """Take ``n_steps`` steps; ``callback(self, i)`` after each. Returns ``self``."""
+        """Take ``n_steps`` steps; ``callback(self, i)`` after each. Returns ``self``.
+
+        Parameters
+        ----------
+        n_steps : int
+            Number of :meth:`step` calls (0 or more).
+        callback : callable or None, default=None
+            Called as ``callback(self, i)`` after step ``i`` (counted from
+            0), e.g. to record the particles.
+
+        Returns
+        -------
+        self
+        """
         if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 0:
             raise ValueError(f"n_steps must be a non-negative int, got {n_steps!r}")
         for i in range(int(n_steps)):

@@ -155,16 +155,18 @@ class HeterogeneousVAE(MixedTableModel):
         Sizes of the networks: latent dimensions, width and number of
         hidden layers of the decoder (and of the encoder unless given
         below).
-    encoder_dim, encoder_layers : int or None
-        Width and number of hidden layers of the encoder; ``None`` takes
-        ``hidden_dim`` and ``n_layers``. With ``decoder_skip`` the decoder
-        reads the seen cells directly and the encoder only has to say what
-        they leave uncertain, so it can be smaller than the decoder.
     cell_dropout : float
         During training each observed cell is hidden from the encoder with
         this probability while still being reconstructed, which teaches the
         model to predict cells it cannot see (the paper's input dropout,
         applied to whole cells together with the mask).
+    aggregator : nn.Module or None
+        Multi-objective method applied at ``y`` (see :mod:`heterovae.moo`).
+    aggregator_factory : callable or None
+        Alternative to ``aggregator``: a picklable callable returning a new
+        aggregator (or ``None``), e.g. ``functools.partial(moo.build, spec,
+        n_tasks=D)``. Models with several last shared features build one
+        independent instance per feature from it; this one builds one.
     kl_weight : float
         Weight of the KL term in the training loss (1 is the ELBO; below 1
         a beta-VAE that keeps more information in z).
@@ -177,13 +179,6 @@ class HeterogeneousVAE(MixedTableModel):
         observed cells hidden from it by ``cell_dropout`` (weight 1). 1 is
         the ELBO; below 1 the objective leans from reconstructing what the
         encoder saw towards predicting what it did not.
-    aggregator : nn.Module or None
-        Multi-objective method applied at ``y`` (see :mod:`heterovae.moo`).
-    aggregator_factory : callable or None
-        Alternative to ``aggregator``: a picklable callable returning a new
-        aggregator (or ``None``), e.g. ``functools.partial(moo.build, spec,
-        n_tasks=D)``. Models with several last shared features build one
-        independent instance per feature from it; this one builds one.
     decoder_skip : bool
         Also feed the encoder's input (the cells the encoder sees and the
         mask) to the decoder, past the latent bottleneck: the decoder then
@@ -193,6 +188,11 @@ class HeterogeneousVAE(MixedTableModel):
         trivial to reconstruct then, so this wants a small
         ``visible_weight`` (the imputer's default with the skip is 0.1). It defines no likelihood of the
         observed cells, so :meth:`log_marginal_bound` refuses it.
+    encoder_dim, encoder_layers : int or None
+        Width and number of hidden layers of the encoder; ``None`` takes
+        ``hidden_dim`` and ``n_layers``. With ``decoder_skip`` the decoder
+        reads the seen cells directly and the encoder only has to say what
+        they leave uncertain, so it can be smaller than the decoder.
     """
 
     def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,

@@ -166,6 +166,9 @@ def test_method_hyperparameters():
     assert method_hyperparameters("gradnorm") == {"alpha": 1.5, "min_weight": 1e-3}
     assert method_hyperparameters("graddrop") == {"leakage": 0.0, "seed": None}
     assert method_hyperparameters("upgrad") == {}
+    assert method_hyperparameters("None") == {}  # no method, no hyperparameters
+    with pytest.raises(ValueError, match="unknown method .bogus."):
+        method_hyperparameters("bogus")
 
 
 def test_cocktail_has_the_twelve_paper_combinations():
