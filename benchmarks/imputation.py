@@ -67,12 +67,14 @@ MISSING_FRACTION = 0.2
 TEST_FRACTION = 0.2
 
 
-def heterovae_factory(extra_params: Optional[dict] = None) -> Callable:
+def heterovae_factory(extra_params: Optional[dict] = None, threads: Optional[int] = None) -> Callable:
     """Factory for ``heterovae.imputer.HeterogeneousVAEImputer``.
 
-    Passes the dataset's kinds as ``likelihoods`` and the seed as
-    ``random_state`` when the estimator takes them, plus ``extra_params``.
-    Raises ImportError when the estimator is not available.
+    Passes the dataset's kinds as ``likelihoods``, the seed as
+    ``random_state`` and ``threads`` as ``n_threads`` (the estimator sets
+    torch's threads itself, so the run's limit must reach it), unless
+    ``extra_params`` gives them. Raises ImportError when the estimator is
+    not available.
     """
     from heterovae.imputer import HeterogeneousVAEImputer
 
@@ -84,6 +86,8 @@ def heterovae_factory(extra_params: Optional[dict] = None) -> Callable:
             params["likelihoods"] = {s.name: s.kind for s in specs}
         if "random_state" in accepted and "random_state" not in params:
             params["random_state"] = random_state
+        if threads is not None and "n_threads" in accepted and "n_threads" not in params:
+            params["n_threads"] = threads
         return HeterogeneousVAEImputer(**params)
 
     return make
@@ -193,7 +197,8 @@ def main(argv=None) -> str:
             imputers[name] = BASELINES[name]
         elif name == "heterovae" or name in MODEL_VARIANTS:
             try:
-                imputers[name] = heterovae_factory({**MODEL_VARIANTS.get(name, {}), **json.loads(args.vae_params)})
+                imputers[name] = heterovae_factory({**MODEL_VARIANTS.get(name, {}), **json.loads(args.vae_params)},
+                                                    threads=args.threads)
             except ImportError as exc:
                 msg = f"skipped heterovae: HeterogeneousVAEImputer not available ({exc})"
                 print(msg, flush=True)

@@ -45,6 +45,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.imputation import heterovae_factory, load_benchmark_data, run_one, split_rows  # noqa: E402
+from benchmarks.provenance import code_version  # noqa: E402
 from heterovae.metrics import corrected_paired_ttest, imputation_error  # noqa: E402
 from heterovae.moo import cocktail  # noqa: E402
 
@@ -108,18 +109,17 @@ def _limit_threads(threads):
     torch.set_num_threads(threads)
 
 
-def _run_task(task, config, results_path, root, threads=None, done=frozenset()):
+def _run_task(task, config, results_path, root, threads, done=frozenset(), code=None):
     """Fit every combination on one (seed, dataset); append each result as it ends."""
     seed, dname = task
-    if threads is not None:  # a worker process
-        _limit_threads(threads)
+    _limit_threads(threads)
     ds, how = load_benchmark_data(dname, seed, config["mask"], root)
     train, test = split_rows(len(ds.data), seed, config["max_rows"])
     for spec in cocktail():
         label = spec_label(spec)
         if (dname, seed, label) in done:
             continue
-        make = heterovae_factory({**config["vae_params"], "moo": spec})
+        make = heterovae_factory({**config["vae_params"], "moo": spec}, threads=threads)
         made = []
 
         def factory(specs, random_state):
@@ -131,7 +131,7 @@ def _run_task(task, config, results_path, root, threads=None, done=frozenset()):
         cpu = time.process_time() - cpu
         row = dict(config=config, dataset=dname, seed=seed, moo=label, mask=how, n_train=len(train),
                    n_test=len(test), error=float(errors.mean()), seconds=seconds, cpu_seconds=cpu,
-                   columns={str(k): float(v) for k, v in errors.items()}, alt={})
+                   columns={str(k): float(v) for k, v in errors.items()}, alt={}, code=code)
         for point in config["also_impute_with"] if made else ():
             alt_errors = _rescore(made[-1], point, ds, test)
             row["alt"][point] = dict(error=float(alt_errors.mean()),
@@ -151,24 +151,35 @@ def _rescore(imputer, impute_with, ds, test):
     return imputation_error(truth, imputer.transform(X_test), mask, ds.specs)
 
 
+def _check_same_code(rows, code):
+    """Fits of other code are not resumed silently (a default or a fix may have changed since)."""
+    other = sorted({r.get("code", "unknown (not recorded)") for r in rows} - {code})
+    if other:
+        raise SystemExit(f"the results file holds fits of these settings made by other code ({', '.join(other)}; "
+                         f"this is {code}): give a new --results file, or rebuild their report with --report-only")
+
+
 def run(args, vae_params, results_path):
     config = _config(args, vae_params)
+    code = code_version()
     _limit_threads(args.threads)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    done = frozenset((r["dataset"], r["seed"], r["moo"]) for r in _read_results(results_path, config))
+    previous = _read_results(results_path, config)
+    _check_same_code(previous, code)
+    done = frozenset((r["dataset"], r["seed"], r["moo"]) for r in previous)
     # Seeds outermost: a run cut short still has complete seeds on every dataset.
     tasks = [(seed, dname) for seed in range(args.seeds) for dname in datasets
              if any((dname, seed, spec_label(s)) not in done for s in cocktail())]
     if args.jobs == 1:
         for task in tasks:
-            _run_task(task, config, results_path, args.root, done=done)
+            _run_task(task, config, results_path, args.root, args.threads, done, code)
         return
     # Every fit is seeded on its own, so the results do not depend on --jobs.
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_task, task, config, results_path, args.root, args.threads, done)
+        futures = [pool.submit(_run_task, task, config, results_path, args.root, args.threads, done, code)
                    for task in tasks]
         for future in futures:
             future.result()
@@ -180,6 +191,16 @@ def _fmt(x, digits=4):
 
 def _p(x):
     return "–" if not np.isfinite(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
+
+
+def _provenance(rows) -> str:
+    """Which code made the fits, against the code writing the report (whose defaults are stated)."""
+    here = code_version()
+    made = sorted({r.get("code") or "not recorded" for r in rows})
+    if not rows or made == [here]:
+        return f"Fits and report by the same code ({here})."
+    return (f"Fits made by code {', '.join(made)}; report written by {here}: where they differ, the fits' "
+            "settings may differ from those stated.")
 
 
 def format_report(command, args, settings, rows, wall=None) -> str:
@@ -198,8 +219,9 @@ def format_report(command, args, settings, rows, wall=None) -> str:
         f"{load:.1f} at the end)" + (f"; {wall:.0f} s wall time for the fits of this invocation" if wall else "")
         + ".",
         "",
-        "Estimator settings (the defaults of `HeterogeneousVAEImputer` at run time, updated by "
-        "`--vae-params`): " + ", ".join(f"{k}={v!r}" for k, v in settings.items()) + ".",
+        "Estimator settings (the defaults of `HeterogeneousVAEImputer` in the code that wrote this "
+        "report, updated by `--vae-params`): " + ", ".join(f"{k}={v!r}" for k, v in settings.items()) + ". "
+        + _provenance(rows),
         "",
         "Per dataset and seed: a random subset of rows (seeded) split 80/20 into train/test; the "
         "fixed mask file hides 20 % of the cells; each imputer is fitted on the masked train rows "

@@ -97,10 +97,36 @@ def run_one(args, seed, label, params, data):
     clf.fit(X_tr, Y_tr)
     per_epoch = (time.perf_counter() - start) / args.epochs
     scores = multitask_scores(Y_te, clf.predict_proba(X_te), classes=clf.classes_)
-    record = {"seed": seed, "method": label, "sec_per_epoch": per_epoch}
+    record = {"seed": seed, "method": label, "sec_per_epoch": per_epoch,
+              "settings": run_settings(args, len(X_tr), len(X_te))}
     for m in METRICS:
         record[m] = [float(v) for v in scores[m]]
     return record
+
+
+def run_settings(args, n_train, n_test):
+    """What a record was trained with, so that a rebuilt report states it rather than assumes it."""
+    return {"n_train": n_train, "n_test": n_test, "particles": args.particles, "epochs": args.epochs,
+            "batch_size": args.batch_size, "lr": args.lr, "temperature": args.temperature,
+            "threads": torch.get_num_threads()}
+
+
+def check_record_settings(records, expected):
+    """Refuse to report records trained otherwise than the report says; a note for records that
+    predate recorded settings (their settings are then the command's, unchecked)."""
+    differ = {}
+    for r in records:
+        for key, value in r.get("settings", {}).items():
+            if key in expected and expected[key] != value:
+                differ.setdefault(key, set()).add(value)
+    if differ:
+        raise SystemExit("the records were trained with other settings than this command's: " + "; ".join(
+            f"{k}: {sorted(v)} (command: {expected[k]})" for k, v in sorted(differ.items())))
+    unrecorded = sum("settings" not in r for r in records)
+    if unrecorded:
+        return (f" {unrecorded} of the {len(records)} records predate recorded settings; for those, the "
+                "settings stated here are the command's, not checked against the records.")
+    return ""
 
 
 def single_seed_table(records):
@@ -218,7 +244,12 @@ def build_report(args, records, command):
         f"(torch {torch.__version__}, {platform.processor() or platform.machine()}). "
         "Metrics on the test pairs for the particle-averaged probabilities; ECE with "
         "10 equal-width bins on the top-label confidence; Brier = sum over classes, "
-        "mean over samples. Task 1 = top-left digit, task 2 = bottom-right digit.",
+        "mean over samples. Task 1 = top-left digit, task 2 = bottom-right digit."
+        + (check_record_settings(records, {"n_train": args.n_train, "n_test": args.n_test,
+                                           "particles": args.particles, "epochs": args.epochs,
+                                           "batch_size": args.batch_size, "lr": args.lr,
+                                           "temperature": args.temperature, "threads": args.threads})
+           if args.from_results else ""),
         "",
     ]
     if len(seeds) == 1:

@@ -210,7 +210,9 @@ def main(argv=None):
          f"Settings of benchmarks/mtsgd_multimnist.py (2000/1000 pairs, {args.epochs} epochs, batch 64, "
          "Adam lr 3e-3, M = 5, temperature 1, 1 torch thread); means over the seeds; the "
          "last two columns give the mean of the two tasks minus linear's, per seed in "
-         "parentheses.", ""] + table(records)
+         "parentheses." + (bench.check_record_settings(records, {
+             "n_train": 2000, "n_test": 1000, "particles": 5, "epochs": args.epochs, "batch_size": 64,
+             "lr": 3e-3, "temperature": 1.0, "threads": 1}) if args.from_results else ""), ""] + table(records)
         + (["", *term_norms()] if args.terms else [])) + "\n"
     print(report)
     if args.out:

@@ -67,7 +67,7 @@ def test_mean_mode_imputer_against_hand_values():
     assert out[3, 1] == 2.0
 
 
-def test_codes_are_rounded_and_clipped_and_counts_clipped_only():
+def test_codes_are_rounded_and_clipped_and_numbers_clipped_to_the_training_range():
     class Constant:
         def __init__(self, value):
             self.value = value
@@ -79,15 +79,43 @@ def test_codes_are_rounded_and_clipped_and_counts_clipped_only():
             return np.where(np.isnan(Z), self.value, Z)
 
     specs = [ColumnSpec("c", "cat", ("x", "y", "z")), ColumnSpec("n", "count")]
-    X = pd.DataFrame({"c": pd.Categorical(["x", None], categories=list("xyz")),
-                      "n": [1.0, np.nan]})
-    high = EncodedImputer(specs, lambda d: Constant(7.6)).fit(X).transform(X)
+    X = pd.DataFrame({"c": pd.Categorical(["x", None, "y"], categories=list("xyz")),
+                      "n": [1.0, np.nan, 9.0]})
+    inside = EncodedImputer(specs, lambda d: Constant(7.6)).fit(X).transform(X)
     # a count keeps its estimate (as heterovae's mean in a float column)
-    assert high.loc[1, "c"] == "z" and high.loc[1, "n"] == pytest.approx(7.6)
+    assert inside.loc[1, "c"] == "z" and inside.loc[1, "n"] == pytest.approx(7.6)
+    # beyond the training range [1, 9]: clipped, as heterovae clips its own
+    high = EncodedImputer(specs, lambda d: Constant(12.0)).fit(X).transform(X)
+    assert high.loc[1, "n"] == 9.0
     low = EncodedImputer(specs, lambda d: Constant(-3.2)).fit(X).transform(X)
-    assert low.loc[1, "c"] == "x" and low.loc[1, "n"] == 0
+    assert low.loc[1, "c"] == "x" and low.loc[1, "n"] == 1.0
     with pytest.raises(ValueError, match="column 'c' has values outside"):
-        EncodedImputer(specs, lambda d: Constant(0)).fit(X.assign(c=["w", None]))
+        EncodedImputer(specs, lambda d: Constant(0)).fit(X.assign(c=["w", None, "x"]))
+
+
+def test_mixed_encoding_one_hot_encodes_only_unordered_categories():
+    specs = [ColumnSpec("c", "cat", ("x", "y", "z")), ColumnSpec("b", "binary", ("n", "y")),
+             ColumnSpec("o", "ordinal", ("lo", "mid", "hi")), ColumnSpec("r", "real")]
+    X = pd.DataFrame({"c": pd.Categorical(["z", None, "x"], categories=list("xyz")),
+                      "b": pd.Categorical(["y", "n", None], categories=["n", "y"]),
+                      "o": pd.Categorical(["hi", None, "lo"], categories=["lo", "mid", "hi"], ordered=True),
+                      "r": [0.5, 1.5, np.nan]})
+    enc = EncodedImputer(specs, MeanModeImputer, encoding="mixed")
+    Z = enc._encode(X)
+    assert Z.shape == (3, 3 + 1 + 1 + 1)
+    np.testing.assert_array_equal(Z[0], [0, 0, 1, 1, 2, 0.5])
+    assert np.isnan(Z[1, :3]).all() and np.isnan(Z[2, 3])
+    assert enc._discrete_mask().tolist() == [True] * 5 + [False]
+    out = enc.fit(X).transform(X)
+    assert out.notna().all().all() and out.loc[0, "c"] == "z"
+
+
+def test_the_iterative_baseline_uses_the_mixed_encoding():
+    from heterovae.baselines import BASELINES
+
+    specs = [ColumnSpec("c", "cat", ("x", "y", "z")), ColumnSpec("r", "real")]
+    assert BASELINES["iterative"](specs, 0).encoding == "mixed"
+    assert BASELINES["iterative-codes"](specs, 0).encoding == "codes"
 
 
 def test_one_hot_takes_the_largest_score():

@@ -61,6 +61,32 @@ def test_other_settings_are_neither_resumed_nor_reported(tmp_path, monkeypatch):
         bench.main(base + ["--vae-params", '{"epochs": 3}'])
 
 
+def test_fits_of_other_code_are_not_resumed_and_the_report_says_whose_fits_it_shows(tmp_path, monkeypatch):
+    _toy_folder(tmp_path, True)
+    monkeypatch.setattr(bench, "run_one", lambda factory, ds, train, test, seed: (
+        pd.Series(0.5, index=ds.data.columns), 0.0))
+    results = tmp_path / "r.jsonl"
+    argv = ["--datasets", "toy", "--seeds", "1", "--root", str(tmp_path), "--results", str(results)]
+    monkeypatch.setattr(bench, "code_version", lambda: "aaa")
+    assert "Fits and report by the same code (aaa)." in bench.main(argv)
+    assert {json.loads(line)["code"] for line in results.read_text().splitlines()} == {"aaa"}
+    monkeypatch.setattr(bench, "code_version", lambda: "bbb")
+    with pytest.raises(SystemExit, match=r"made by other code \(aaa; this is bbb\)"):
+        bench.main(argv)
+    report = bench.main(argv + ["--report-only"])
+    assert "Fits made by code aaa; report written by bbb" in report
+
+
+def test_the_threads_limit_reaches_the_estimator(monkeypatch):
+    from benchmarks.imputation import heterovae_factory
+    from heterovae.columns import ColumnSpec
+
+    specs = [ColumnSpec("a", "real")]
+    assert heterovae_factory({}, threads=2)(specs, 0).n_threads == 2
+    assert heterovae_factory({"n_threads": 3}, threads=2)(specs, 0).n_threads == 3
+    assert heterovae_factory({})(specs, 0).n_threads == 1  # the estimator's default
+
+
 def _corrected_p(a, b, n_train, n_test):
     d = np.asarray(a) - np.asarray(b)
     t = d.mean() / np.sqrt((1 / len(d) + n_test / n_train) * d.var(ddof=1))

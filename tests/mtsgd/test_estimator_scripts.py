@@ -53,6 +53,17 @@ def test_benchmark_writes_a_table(tmp_path):
         assert f"| {label} |" in table
 
 
+def test_a_rebuild_refuses_records_trained_with_other_settings(tmp_path):
+    results = tmp_path / "runs.jsonl"
+    small = ["--n-train", 64, "--n-test", 32, "--particles", 2, "--only", "linear"]
+    _run("benchmarks/mtsgd_multimnist.py", *small, "--epochs", 1, "--results", results)
+    rebuilt = _run("benchmarks/mtsgd_multimnist.py", *small, "--epochs", 1, "--from-results", results)
+    assert "M = 2 particles, 1 epochs" in rebuilt
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        _run("benchmarks/mtsgd_multimnist.py", *small, "--epochs", 6, "--from-results", results)
+    assert "epochs: [1] (command: 6)" in failed.value.stderr
+
+
 def test_weights_gap_benchmark_writes_a_table(tmp_path):
     out = tmp_path / "gap.md"
     _run(
