@@ -56,7 +56,7 @@ from heterovae.datasets import load_hivae, make_missing  # noqa: E402
 from heterovae.metrics import imputation_error  # noqa: E402
 
 DATASETS = ("adult", "credit", "wine", "bank", "diamonds")
-DEFAULT_IMPUTERS = ("mean", "knn", "knn-codes", "iterative", "missforest")
+DEFAULT_IMPUTERS = ("mean", "knn", "knn-codes", "iterative", "iterative-codes", "missforest")
 #: benchmark name -> HeterogeneousVAEImputer parameters of a model variant
 MODEL_VARIANTS = {
     f"{model}{suffix}": {"model": model, **extra}
@@ -246,10 +246,12 @@ def _baseline_settings() -> str:
         f"Baselines: knn = KNNImputer({b.KNN_NEIGHBOURS} neighbours) on "
         "standardised columns, categories one-hot (knn-codes: as codes); "
         f"iterative = IterativeImputer(BayesianRidge, max_iter={b.ITERATIVE_MAX_ITER}) "
-        "on standardised columns, categories as codes; missforest = "
+        "on standardised columns, unordered categories one-hot, binary and ordinal ones as codes "
+        "(iterative-codes: every category as codes); missforest = "
         f"IterativeImputer(ExtraTreesRegressor(n_estimators={b.FOREST_TREES}, "
         f"min_samples_leaf={b.FOREST_MIN_LEAF}), max_iter={b.ITERATIVE_MAX_ITER}), "
-        "categories as codes; imputed codes rounded and clipped to valid ones."
+        "categories as codes; imputed codes rounded and clipped to valid ones, numbers clipped to "
+        "the column's training range."
     )
 
 
