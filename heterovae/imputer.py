@@ -285,10 +285,11 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         used is ``n_epochs_``.
     batch_size : int or None, default=None
         Rows per training step; ``None`` is the model's default: 256 for
-        vae, 128 for iwae and dreg, 1000 for hivae (as in its paper).
+        vae, 128 for iwae, dreg and hivae (whose paper used 1000, which
+        left it undertrained: docs/models.rst).
     lr : float or None, default=None
         Adam learning rate; ``None`` is the model's default: 2e-3 for vae,
-        1e-3 for the others.
+        3e-3 for hivae, 1e-3 for iwae and dreg.
     ema_decay : float in [0, 1), default=0.995
         Training ends with an exponential moving average of the weights
         over the training steps, spanning about ``1 / (1 - ema_decay)``

@@ -43,7 +43,7 @@ def test_same_random_state_same_output(table, model):
 def test_model_defaults_apply_when_sizes_are_none(table):
     _, masked, _ = table
     hivae = HeterogeneousVAEImputer(model="hivae", max_epochs=1, random_state=0).fit(masked)
-    assert hivae.net_.batch_size == 1000 and hivae.net_.lr == 1e-3
+    assert hivae.net_.batch_size == 128 and hivae.net_.lr == 3e-3
     assert hivae.module_.latent_dim == 10 and hivae.module_.y_dim == 5
     vae = HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(masked)
     n_columns = masked.shape[1]

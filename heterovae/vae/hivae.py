@@ -175,8 +175,15 @@ class HIVAE(MixedTableModel):
 
     @staticmethod
     def default_sizes(n_columns: int) -> Dict[str, float]:
-        """The paper's sizes: ``d_z = 10``, ``y`` of width ``5 D``, batches of 1000, lr 1e-3."""
-        return {"latent_dim": 10, "hidden_dim": 5 * n_columns, "batch_size": 1000, "lr": 1e-3}
+        """The paper's sizes, ``d_z = 10`` and ``y`` of width ``5 D``; batches of 128 at lr 3e-3.
+
+        The paper's batches of 1000 at lr 1e-3 take few steps in 100 epochs
+        (200 on 1,600 training rows) and left HI-VAE undertrained: batches
+        of 128 at lr 3e-3 lowered its error on all five benchmark tables, at
+        2,000 rows (credit 0.323 to 0.187) and at 8,000 (credit 0.191 to
+        0.173), in 1.4-6x the time (docs/models.rst).
+        """
+        return {"latent_dim": 10, "hidden_dim": 5 * n_columns, "batch_size": 128, "lr": 3e-3}
 
     def set_epoch(self, epoch: int) -> None:
         """Anneal the Gumbel-softmax temperature (called at the start of each epoch)."""

@@ -264,7 +264,7 @@ def test_hivae_evaluation_objective_against_an_independent_elbo():
 def test_hivae_shapes_and_defaults():
     m = HIVAE(KINDS, N_CLASSES)
     assert m.latent_dim == 10 and m.s_dim == 10 and m.y_dim == 5
-    assert HIVAE.default_sizes(6) == {"latent_dim": 10, "hidden_dim": 30, "batch_size": 1000, "lr": 1e-3}
+    assert HIVAE.default_sizes(6) == {"latent_dim": 10, "hidden_dim": 30, "batch_size": 128, "lr": 3e-3}
     x, observed = _tensors(_data())
     m.fit_scaling(_data())
     x, observed = x.float(), observed
