@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 import os
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -94,6 +95,21 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
     return offsets
 
 
+def _setting(callback, name):
+    """A callback's setting ``name``; skorch also takes callback classes, built with their defaults."""
+    if isinstance(callback, type):
+        default = inspect.signature(callback).parameters.get(name)
+        return None if default is None or default.default is inspect.Parameter.empty else default.default
+    return getattr(callback, name, None)
+
+
+def _is_epoch_scoring(callback) -> bool:
+    from skorch.callbacks import EpochScoring
+
+    return (issubclass(callback, EpochScoring) if isinstance(callback, type)
+            else isinstance(callback, EpochScoring))
+
+
 def _check_float32_range(values: np.ndarray, specs) -> None:
     """Refuse values the model's float32 would turn into infinity (and the training into NaN)."""
     limit = float(np.finfo(np.float32).max)
@@ -105,12 +121,19 @@ def _check_float32_range(values: np.ndarray, specs) -> None:
                              "divide it by a power of ten) before imputing")
 
 
-def _check_training_finished(history, specs) -> None:
-    """A loss that became NaN or infinite leaves a model whose imputations are NaN."""
+def _check_training_finished(history, specs, module=None, callbacks=None) -> None:
+    """A loss that became NaN or infinite leaves a model whose imputations are NaN.
+
+    The last epoch's loss is what counts, unless a callback loaded another
+    epoch's parameters (``load_best``): then the parameters themselves must
+    be finite.
+    """
     if not len(history):  # max_epochs=0: an untrained model, as asked
         return
     last = history[-1]
-    if np.isfinite(last["train_loss"]):
+    finite_parameters = module is None or all(bool(torch.isfinite(p).all()) for p in module.parameters())
+    loads_other = any(getattr(cb[1] if isinstance(cb, tuple) else cb, "load_best", False) for cb in callbacks or ())
+    if finite_parameters and (np.isfinite(last["train_loss"]) or loads_other):
         return
     nll = np.asarray(last.get("train_column_nll", [np.nan] * len(specs)), dtype=float)
     bad = [specs[j].name for j in np.flatnonzero(~np.isfinite(nll))]
@@ -333,7 +356,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Torch device for training and imputation; ``"auto"`` picks CUDA when
         available.
-    n_threads : int or None, default=1
+    n_threads : int >= 1 or None, default=1
         Torch intra-op threads used by this estimator's calls on the CPU
         (restored afterwards). Networks of tabular size run fastest on one
         thread: splitting a 128x50 matrix product across cores costs more in
@@ -500,13 +523,12 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                                  f"({', '.join(reserved)}); choose another name")
             if self.validation_fraction > 0:
                 continue
-            if isinstance(callback, type):  # skorch also takes classes, built with their defaults
-                default = inspect.signature(callback).parameters.get("monitor")
-                monitor = None if default is None else default.default
-            else:
-                monitor = getattr(callback, "monitor", None)
+            what = callback.__name__ if isinstance(callback, type) else type(callback).__name__
+            if _is_epoch_scoring(callback) and not _setting(callback, "on_train"):
+                raise ValueError(f"callback {what} scores held-out rows (on_train=False): set "
+                                 "validation_fraction > 0 (e.g. 0.1), or score the training rows (on_train=True)")
+            monitor = _setting(callback, "monitor")
             if isinstance(monitor, str) and monitor.startswith("valid"):
-                what = callback.__name__ if isinstance(callback, type) else type(callback).__name__
                 raise ValueError(
                     f"callback {what} monitors {monitor!r}, which needs held-out rows: "
                     "set validation_fraction > 0 (e.g. 0.1), or monitor a train_* score"
@@ -628,8 +650,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                 callbacks__print_log__keys_ignored=["train_column_nll", "valid_column_nll"],
             )
             self.net_.fit(self._training_data(module, x, observed), None)
-            self.n_epochs_ = len(self.net_.history)  # fewer than planned if a callback stopped training
-            _check_training_finished(self.net_.history, self.specs_)
+            self.n_epochs_ = self.net_.epochs_trained_  # fewer than planned if a callback stopped training
+            _check_training_finished(self.net_.history, self.specs_, module, self.callbacks)
             self.auto_takes_mean_ = self._choose_auto_points(values)
         return self
 
@@ -820,9 +842,12 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             cells to hide.
         y : None
             Ignored.
-        hidden_fraction : float, default=0.2
+        hidden_fraction : float in (0, 1], default=0.2
             Probability with which each observed cell is hidden (and then
-            imputed and compared with its true value).
+            imputed and compared with its true value). With
+            ``impute_with="sample"`` the hidden cells get one draw, as
+            :meth:`transform` imputes them, so a search weighs drawing
+            against the point estimates.
 
         Returns
         -------
@@ -831,6 +856,9 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             error (at most 0; higher is better).
         """
         check_is_fitted(self, "net_")
+        if not (isinstance(hidden_fraction, numbers.Real) and not isinstance(hidden_fraction, bool)
+                and 0 < hidden_fraction <= 1):
+            raise ValueError(f"hidden_fraction must be a number in (0, 1], got {hidden_fraction!r}")
         x, observed = self._tensors(X)
         obs = observed.cpu().numpy()
         # the same cells for every fit, whatever its random_state: the
@@ -838,9 +866,14 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         hide = obs & (np.random.default_rng(_SCORE_MASK_SEED).random(obs.shape) < hidden_fraction)
         if not hide.any():
             raise ValueError("X has no observed cell to hide and score; score needs observed values")
-        how = "auto" if self.impute_with == "sample" else self.impute_with
+        seen = observed & torch.as_tensor(~hide, device=x.device)
         with torch_threads(self.n_threads):
-            codes = self._point_codes(x, observed & torch.as_tensor(~hide, device=x.device), how)
+            if self.impute_with == "sample":
+                # scored as transform imputes: one draw, so that a search weighs
+                # drawing against the point estimates
+                codes = self._predict_codes(x, seen, None, generator=self._generator(), n_draws=1)[0]
+            else:
+                codes = self._point_codes(x, seen, self.impute_with)
         truth = x.cpu().numpy().astype(np.float64) + self._offset
         errors = []
         for j, spec in enumerate(self.specs_):

@@ -149,6 +149,10 @@ class ColumnLossHistory(Callback):
                 net.history.record(key, (self._sums[training] / self._rows[training]).tolist())
 
 
+_NO_PREDICTIONS = ("VAENet's module returns a dict of losses per batch, not predictions: use the imputer's "
+                   "transform, score or sample, or net.forward_iter for the per-batch dicts")
+
+
 class VAENet(NeuralNet):
     """skorch NeuralNet whose module returns its own loss dict.
 
@@ -167,7 +171,37 @@ class VAENet(NeuralNet):
             super()._set_training(training)
 
     def get_dataset(self, X, y=None):
+        if isinstance(X, (_TensorDataset, torch.utils.data.Dataset)):  # e.g. the held-out split, passed back by a scorer
+            return X
         return _TensorDataset(X, y)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.epochs_trained_ = 0
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.epochs_trained_ += 1
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # runs before the callbacks' on_train_end: a Checkpoint that loads the
+        # best epoch's parameters also loads the history saved with them,
+        # which would forget the epochs trained after it
+        self._trained_history = self.history
+
+    def fit(self, X, y=None, **fit_params):
+        super().fit(X, y, **fit_params)
+        trained = getattr(self, "_trained_history", None)
+        if trained is not None and trained is not self.history:
+            self.history = trained
+        return self
+
+    def forward(self, X, training=False, device="cpu"):
+        raise TypeError(_NO_PREDICTIONS)
+
+    def predict_proba(self, X):
+        raise TypeError(_NO_PREDICTIONS)
+
+    def predict(self, X):
+        raise TypeError(_NO_PREDICTIONS)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return y_pred["loss"]

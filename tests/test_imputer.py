@@ -607,3 +607,53 @@ def test_score_leaves_out_a_column_without_a_range_as_the_metric_does():
         errors = imputation_error(masked.astype({"flag": object}), imp.transform(masked.mask(hide)), hide, imp.specs_)
     assert np.isnan(errors["constant"])
     assert imp.score(masked) == pytest.approx(-errors.mean(skipna=True), rel=1e-6)
+
+
+def test_score_scores_what_transform_imputes_with_sample():
+    full, masked, _ = _table(n=120)
+    auto = HeterogeneousVAEImputer(**FAST).fit(masked)
+    drawn = clone(auto).set_params(impute_with="sample").fit(masked)
+    # the same fit (same random_state), so only the imputation differs
+    assert drawn.score(full) != auto.score(full)
+    assert drawn.score(full) == drawn.score(full)  # the draw is seeded by random_state
+    for bad in (0, -0.1, 1.5, True, "0.2"):
+        with pytest.raises(ValueError, match="hidden_fraction must be a number in \\(0, 1\\]"):
+            auto.score(full, hidden_fraction=bad)
+
+
+def test_a_checkpoint_loading_the_best_epoch_keeps_the_whole_history(tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    full, masked, _ = _table(n=120)
+    imp = HeterogeneousVAEImputer(**{**FAST, "max_epochs": 5}, validation_fraction=0.2,
+                                  callbacks=[Checkpoint(load_best=True, dirname=str(tmp_path))]).fit(masked)
+    assert imp.n_epochs_ == 5 and len(imp.history_) == 5
+
+
+def test_held_out_scorings_without_held_out_rows_are_refused():
+    from skorch.callbacks import EarlyStopping, EpochScoring
+
+    _, masked, _ = _table(n=60)
+
+    def loss(net, X, y=None):
+        return float(np.mean([d["loss"].item() for d in net.forward_iter(X)]))
+
+    with pytest.raises(ValueError, match="EpochScoring scores held-out rows"):
+        HeterogeneousVAEImputer(**FAST, callbacks=[EpochScoring(loss, name="mine")]).fit(masked)
+    scoring = EpochScoring(loss, name="mine", on_train=True)
+    HeterogeneousVAEImputer(**FAST, callbacks=[scoring]).fit(masked)  # training rows: fine
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'valid_loss', which needs held-out rows"):
+        HeterogeneousVAEImputer(**FAST, callbacks=[scoring, EarlyStopping()]).fit(masked)
+    # with held-out rows, a scorer gets the held-out split and can run the net over it
+    imp = HeterogeneousVAEImputer(**FAST, validation_fraction=0.2,
+                                  callbacks=[EpochScoring(loss, name="mine", use_caching=False)]).fit(masked)
+    assert np.isfinite(imp.history_[-1]["mine"])
+
+
+def test_the_net_says_it_has_no_predictions():
+    _, masked, _ = _table(n=60)
+    imp = HeterogeneousVAEImputer(**FAST).fit(masked)
+    x, observed = imp._tensors(masked)
+    for call in (imp.net_.forward, imp.net_.predict, imp.net_.predict_proba):
+        with pytest.raises(TypeError, match="not predictions: use the imputer's transform"):
+            call({"x": x, "observed": observed})
