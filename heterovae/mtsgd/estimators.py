@@ -106,14 +106,10 @@ def _check_finite_losses(losses, epoch):
         )
 
 
-def _all_finite(ensemble):
-    return all(bool(torch.isfinite(t).all()) for t in ensemble.all_parameters())
-
-
 def _check_finite_outputs(ensemble, X, n_epochs):
     """Parameters or outputs that overflowed would give NaN predictions."""
     with torch.no_grad():
-        finite = _all_finite(ensemble)
+        finite = all(bool(torch.isfinite(t).all()) for t in ensemble.all_parameters())
         finite = finite and all(bool(torch.isfinite(o).all()) for o in ensemble.forward(X, train=False)[1])
     if not finite:
         raise FloatingPointError(
@@ -573,9 +569,9 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
             check_classification_targets(labels)
             values, inverse = np.unique(labels, return_inverse=True)
             if values.size < 2:
+                only = values[0].item() if isinstance(values[0], np.generic) else values[0]  # 5, not np.int64(5)
                 raise ValueError(
-                    f"output {k} of Y has only one class ({values[0].item() if hasattr(values[0], 'item') else values[0]!r}); a classifier "
-                    "needs at least 2 classes per output."
+                    f"output {k} of Y has only one class ({only!r}); a classifier needs at least 2 classes per output."
                 )
             classes.append(values)
             codes.append(inverse.reshape(-1))
