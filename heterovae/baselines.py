@@ -126,9 +126,11 @@ class EncodedImputer:
 
     def fit(self, X: pd.DataFrame):
         Z = self._encode(X)
-        numeric = {s.name for s in self.specs if s.kind not in DISCRETE_KINDS}
-        self.range_ = {name: (np.nanmin(X[name].to_numpy(dtype=float, na_value=np.nan)),
-                              np.nanmax(X[name].to_numpy(dtype=float, na_value=np.nan))) for name in numeric}
+        self.range_ = {}
+        for spec in self.specs:
+            if spec.kind not in DISCRETE_KINDS:
+                values = X[spec.name].to_numpy(dtype=float, na_value=np.nan)
+                self.range_[spec.name] = (np.nanmin(values), np.nanmax(values))
         if self.scale:
             self.center_ = np.nan_to_num(np.nanmean(Z, axis=0))
             std = np.nan_to_num(np.nanstd(Z, axis=0))

@@ -89,9 +89,8 @@ def _float32_offsets(values: np.ndarray, specs) -> np.ndarray:
             offsets[j] = np.nanmean(column)
         else:
             warn(f"column {spec.name!r} ({spec.kind}) varies by {spread:.3g} around values as large as "
-                          f"{magnitude:.3g}, finer than the model's float32 resolves; declare "
-                          f"it 'real' (likelihoods={{{spec.name!r}: 'real'}}) to have it centred",
-                          UserWarning)
+                 f"{magnitude:.3g}, finer than the model's float32 resolves; declare "
+                 f"it 'real' (likelihoods={{{spec.name!r}: 'real'}}) to have it centred", UserWarning)
     return offsets
 
 

@@ -23,7 +23,7 @@ def _as_array(X) -> np.ndarray:
     """``X`` as an ndarray whose cells keep their types: rows mixing numbers and
     text become ``object``, not text (``np.asarray`` alone would turn 1.5 into '1.5')."""
     arr = np.asarray(X)
-    return np.asarray(X, dtype=object) if arr.dtype.kind in "US" and not isinstance(X, np.ndarray) else arr
+    return arr if isinstance(X, np.ndarray) or arr.dtype.kind not in "US" else np.asarray(X, dtype=object)
 
 
 def _with_categories(col: pd.Series, new: list, spec: ColumnSpec) -> pd.Series:
@@ -36,8 +36,9 @@ def _with_categories(col: pd.Series, new: list, spec: ColumnSpec) -> pd.Series:
     if all(c in fit_order for c in known):
         keep = set(known) | set(new)
         return col.cat.set_categories([c for c in fit_order if c in keep], ordered=True)
-    warn(f"column {spec.name!r} is ordered with categories unseen at fit ({[c for c in known if c not in fit_order][:5]}); "
-         f"the imputed labels {new[:5]} are added after them, at the end of the order", UserWarning)
+    unseen = [c for c in known if c not in fit_order]
+    warn(f"column {spec.name!r} is ordered with categories unseen at fit ({unseen[:5]}); the imputed labels "
+         f"{new[:5]} are added after them, at the end of the order", UserWarning)
     return col.cat.add_categories(new)
 
 
@@ -128,7 +129,7 @@ class TableCodec:
             if unseen:
                 shown = sorted(map(repr, unseen))[:5]
                 warn(f"column {spec.name!r}: categories not seen at fit treated as missing: "
-                              f"{', '.join(shown)}", UserWarning)
+                     f"{', '.join(shown)}", UserWarning)
             return codes
         try:
             numeric = pd.to_numeric(values.astype(object).where(~missing, np.nan), errors="raise")
@@ -144,8 +145,7 @@ class TableCodec:
             if negative.any():
                 # Observed cells come back unchanged; only the model's view of them is clipped.
                 warn(f"column {spec.name!r} is {spec.kind} but has {int(negative.sum())} negative "
-                              "values; the model sees them as 0 (they are returned unchanged)",
-                              UserWarning)
+                     "values; the model sees them as 0 (they are returned unchanged)", UserWarning)
                 numeric = np.where(negative, 0.0, numeric)
         if spec.kind == "count":
             numeric = np.round(numeric)
@@ -205,7 +205,7 @@ class TableCodec:
             observed = values[~missing].astype(np.float64)
             if not np.all(observed == np.round(observed)):
                 warn(f"column {spec.name!r} was integer at fit but has non-integer values; it is "
-                              "returned as floats so that they stay as they are", UserWarning)
+                     "returned as floats so that they stay as they are", UserWarning)
                 target = np.float64
             else:
                 # draws (impute_with="sample", sample()) are not clipped to the training range
