@@ -533,6 +533,13 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
                     "set validation_fraction > 0 (e.g. 0.1), or monitor a train_* score"
                 )
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = state.get("net_")
+        if net is not None:
+            # skorch loads a net trained on CUDA onto the CPU where there is none
+            self._device = str(net.device)
+
     def _forget_fit(self):
         """Remove the fitted attributes, so that a fit that fails leaves the estimator unfitted
         rather than half-fitted (new column kinds next to the previous fit's net)."""

@@ -170,6 +170,19 @@ class VAENet(NeuralNet):
         if self.module_.training != training:
             super()._set_training(training)
 
+    def __getstate__(self):
+        # skorch pickles the attributes named by these prefixes through torch, with a
+        # device map on loading; the module given at construction (the same object as
+        # module_) and the callbacks (ColumnLossHistory keeps tensors on the training
+        # device) go with them, so a net trained on CUDA loads on a machine without it
+        # and the module is stored once
+        saved = self.cuda_dependent_attributes_
+        self.cuda_dependent_attributes_ = saved + [p for p in ("module", "callbacks") if p not in saved]
+        try:
+            return super().__getstate__()
+        finally:
+            self.cuda_dependent_attributes_ = saved
+
     def get_dataset(self, X, y=None):
         if isinstance(X, (_TensorDataset, torch.utils.data.Dataset)):  # e.g. the held-out split, passed back by a scorer
             return X

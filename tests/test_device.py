@@ -46,3 +46,42 @@ def test_an_unavailable_backend_is_a_value_error(kind):
         pytest.skip(f"{kind} is available here")
     with pytest.raises(ValueError, match=f"no usable '{kind}' backend"):
         resolve_device(kind)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates loading on a machine without CUDA")
+def test_an_imputer_pickled_on_cuda_loads_and_imputes_on_a_machine_without_it(monkeypatch):
+    import pickle
+
+    import numpy as np
+    import pandas as pd
+    import torch.serialization
+    from skorch.exceptions import DeviceWarning
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    X.iloc[::7, 0] = np.nan
+    imp = HeterogeneousVAEImputer(max_epochs=2, hidden_dim=8, batch_size=16, random_state=0).fit(X)
+    expected = imp.transform(X)
+    # what a fit on CUDA pickles: the storages that live on the device (the module's,
+    # the optimizer's state, the callbacks' tensors) tagged with a CUDA location, which
+    # plain pickle cannot load here, and the device recorded as "cuda"
+    net = imp.net_
+    on_device = [*net.module_.state_dict().values(),
+                 *[v for state in net.optimizer_.state.values() for v in state.values()]]
+    for _, callback in net.callbacks_:
+        for value in vars(callback).values():
+            on_device += list(value.values()) if isinstance(value, dict) else [value]
+    pointers = {t.untyped_storage().data_ptr() for t in on_device if torch.is_tensor(t)}
+    location_tag = torch.serialization.location_tag
+    net.device, imp._device = "cuda", "cuda"
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag",
+                  lambda storage: "cuda:0" if storage.data_ptr() in pointers else location_tag(storage))
+        blob = pickle.dumps(imp)
+    # skorch says where the net went
+    with pytest.warns(DeviceWarning, match="no CUDA devices|is not available"):
+        restored = pickle.loads(blob)
+    assert restored._device == "cpu" and restored.net_.module is restored.net_.module_
+    pd.testing.assert_frame_equal(restored.transform(X), expected)
+    assert len(restored.sample(X, 1)) == 1
+    assert np.isfinite(restored.score(X))
