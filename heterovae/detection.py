@@ -370,7 +370,7 @@ def column_spec(series: pd.Series, kind: str, name=None,
         from .datasets.hivae import _code_categories
 
         col = _Column(name, col.family, col.values,
-                      _code_categories(col.values, n_classes, name))
+                      _code_categories(col.values, n_classes, f"column {name!r}"))
     spec = SPEC_BUILDERS[kind](col)
     if n_classes is not None and spec.n_classes not in (None, n_classes):
         raise ValueError(

@@ -229,6 +229,17 @@ def test_small_folder(tmp_path):
     assert load_hivae("toy", mask=None, root=tmp_path).data.shape == (3, 6)
 
 
+def test_a_folder_of_the_same_name_in_the_working_directory_does_not_replace_the_root(tmp_path, monkeypatch):
+    for sub in ("root", "cwd"):
+        (tmp_path / sub).mkdir()
+    _folder(tmp_path / "root")
+    _folder(tmp_path / "cwd", rows=ROWS[:2])
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert load_hivae("toy", mask=None, root=tmp_path / "root").data.shape == (3, 6)
+    # without such a dataset under the root, a relative folder name still works
+    assert load_hivae("toy", mask=None, root=tmp_path).data.shape == (2, 6)
+
+
 def test_environment_variable(tmp_path, monkeypatch):
     _folder(tmp_path)
     monkeypatch.setenv("HETEROVAE_DATASETS", str(tmp_path))
@@ -250,12 +261,13 @@ def test_header_with_index_column(tmp_path):
         (TYPES[:-1] + ["ordinal,3,4"], ROWS, "dim == nclass"),
         (TYPES[:-1] + ["ordinal,1,"], ROWS, "needs an integer nclass"),
         (TYPES[:-1] + ["ordinal,4,3.5"], ROWS, "needs an integer nclass, got .3.5."),
-        (TYPES[:-1], ROWS, "6 columns but data_types.csv describes 5"),
+        (TYPES[:-1], ROWS, "data_types.csv describes 5 columns but the data has 6"),
+        (TYPES[:-1] + ["gamma,1,"], ROWS, r"data_types.csv, line 7 \(column 'c5'\)"),
         (["kind,dim,nclass"] + TYPES[1:], ROWS, "header 'type,dim,nclass'"),
-        (TYPES[:-1] + ["ordinal,2,2"], ROWS, r"column 'c5'.*2 classes but the codes \[1, 2, 4\]"),
+        (TYPES[:-1] + ["ordinal,2,2"], ROWS, r"data.csv: column 'c5'.*2 classes but the codes \[1, 2, 4\]"),
         (TYPES, ["-1.5,2.5,3.5,1,0,2"] + ROWS[1:], "'c2' is declared count"),
         (TYPES, ["-1.5,-2.5,3,1,0,2"] + ROWS[1:], "'c1' is declared pos"),
-        (TYPES, ["-1.5,2.5,3,1.5,0,2"] + ROWS[1:], "'c3'.*codes must be integers"),
+        (TYPES, ["-1.5,2.5,3,1.5,0,2"] + ROWS[1:], "data.csv: column 'c3'.*codes must be integers"),
         (TYPES, ["x,2.5,3,1,0,2"] + ROWS[1:], "'c0' has a non-numeric value 'x'"),
     ],
 )
@@ -313,6 +325,29 @@ def test_make_missing_fraction_and_coverage():
     # deterministic per seed, different across seeds
     assert np.array_equal(mask, make_missing(X, fraction=0.3, random_state=1))
     assert not np.array_equal(mask, make_missing(X, fraction=0.3, random_state=2))
+
+
+@pytest.mark.parametrize("shape", [(10, 3), (3, 10)])
+def test_whether_a_fraction_fits_depends_on_the_shape_not_the_seed(shape):
+    # at most n*d - max(n, d) = 20 cells: every seed hides 20, none hides 21
+    for seed in range(30):
+        mask = make_missing(np.zeros(shape), fraction=0.66, random_state=seed)
+        assert mask.sum() == 20 and not mask.all(axis=0).any() and not mask.all(axis=1).any()
+        with pytest.raises(ValueError, match="at most 20 of a"):
+            make_missing(np.zeros(shape), fraction=0.7, random_state=seed)
+
+
+def test_make_missing_empties_no_row_or_column_that_x_observes():
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(6, 4))
+        X[rng.random(X.shape) < 0.3] = np.nan
+        X[:, 3] = np.nan
+        X[seed % 6, 3] = 1.0  # a column observed in a single row
+        masked = np.where(make_missing(X, 0.3, random_state=seed), np.nan, X)
+        empty_before = np.isnan(X)
+        assert not (np.isnan(masked).all(axis=1) & ~empty_before.all(axis=1)).any()
+        assert not (np.isnan(masked).all(axis=0) & ~empty_before.all(axis=0)).any()
 
 
 def test_make_missing_is_uniform_over_cells():

@@ -95,8 +95,9 @@ class HIVAEDataset:
     def masked(self) -> pd.DataFrame:
         """A copy of :attr:`data` with the masked cells set missing.
 
-        Numeric columns become ``float64`` (``NaN`` marks a missing cell);
-        categorical columns keep their dtype.
+        Numeric columns with a masked cell become ``float64`` (``NaN``
+        marks a missing cell), the others keep their dtype, as categorical
+        columns do.
         """
         if self.mask is None:
             raise ValueError(
@@ -144,9 +145,14 @@ def dataset_root(root=None) -> Path:
 
 def _resolve_folder(name_or_path, root) -> Path:
     candidate = Path(name_or_path)
+    # a bare name is looked up in the datasets folder first, so that a folder of
+    # that name in the working directory does not replace the one root= names
+    bare = isinstance(name_or_path, str) and not candidate.is_absolute() and len(candidate.parts) == 1
+    folder = dataset_root(root) / str(name_or_path)
+    if bare and (folder / "data.csv").exists():
+        return folder
     if candidate.is_dir() and (candidate / "data.csv").exists():
         return candidate
-    folder = dataset_root(root) / str(name_or_path)
     if not (folder / "data.csv").exists():
         base = dataset_root(root)
         known = (
@@ -195,7 +201,7 @@ def read_data_types(path, names: Optional[Sequence] = None) -> List[ColumnSpec]:
     rows = rows[1:]
     if names is not None and len(names) != len(rows):
         raise ValueError(
-            f"{path}: {len(rows)} column types but {len(names)} column names"
+            f"{path} describes {len(rows)} columns but the data has {len(names)}"
         )
     specs = []
     for i, row in enumerate(rows):
@@ -360,8 +366,10 @@ def _read_table(path: Path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _code_categories(values: np.ndarray, n_classes: int, column) -> tuple:
+def _code_categories(values: np.ndarray, n_classes: int, column: str) -> tuple:
     """The ``n_classes`` consecutive integer codes a discrete column uses.
+
+    ``column`` names the file and column in errors.
 
     The files store categories as integer codes, 0-based in some files,
     1-based in others, and starting below 0 in a few (credit's payment
@@ -374,7 +382,7 @@ def _code_categories(values: np.ndarray, n_classes: int, column) -> tuple:
         return tuple(range(n_classes))
     if np.any(observed != np.round(observed)):
         raise ValueError(
-            f"column {column!r}: categorical codes must be integers, got "
+            f"{column}: categorical codes must be integers, got "
             f"{observed[observed != np.round(observed)][0]!r}"
         )
     lo, hi = int(observed.min()), int(observed.max())
@@ -387,7 +395,7 @@ def _code_categories(values: np.ndarray, n_classes: int, column) -> tuple:
     if hi >= start + n_classes:
         codes = np.unique(observed).astype(int)
         raise ValueError(
-            f"column {column!r}: data_types.csv declares {n_classes} classes but "
+            f"{column}: data_types.csv declares {n_classes} classes but "
             f"the codes {codes.tolist()} span {hi - lo + 1} values"
         )
     return tuple(range(start, start + n_classes))
@@ -407,7 +415,7 @@ def _typed_column(series: pd.Series, spec: ColumnSpec, path: Path):
         raise ValueError(f"{path}: column {name!r} has an infinite value")
     observed = values[~np.isnan(values)]
     if spec.kind in DISCRETE_KINDS:
-        categories = _code_categories(values, spec.n_classes, name)
+        categories = _code_categories(values, spec.n_classes, f"{path}: column {name!r}")
         codes = np.full(values.shape, -1, dtype=np.int64)
         ok = ~np.isnan(values)
         codes[ok] = values[ok].astype(np.int64) - categories[0]
@@ -444,7 +452,8 @@ def load_hivae(name_or_path: Union[str, os.PathLike], mask: Optional[int] = 1,
     name_or_path : str or path-like
         A folder name under the datasets root (``"adult"``, ``"credit"``,
         ``"wine"``, ``"bank"``, ``"diamonds"``) or the path of a folder that
-        holds ``data.csv`` and ``data_types.csv``.
+        holds ``data.csv`` and ``data_types.csv``. A bare name is looked up
+        under the root first, then in the working directory.
     mask : int or None, default=1
         Which ``Missing20_K.csv`` mask to read (``K``); None reads none.
         Asking for a mask that the folder does not have is an error.
@@ -485,7 +494,7 @@ def load_hivae(name_or_path: Union[str, os.PathLike], mask: Optional[int] = 1,
     else:
         columns = [str(c) for c in raw.columns]
         raw.columns = columns
-    specs = read_data_types(folder / "data_types.csv")
+    specs = read_data_types(folder / "data_types.csv", names=columns)
     if len(specs) != raw.shape[1]:
         raise ValueError(
             f"{folder}: data.csv has {raw.shape[1]} columns but data_types.csv "
