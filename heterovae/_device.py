@@ -20,6 +20,9 @@ def resolve_device(device) -> torch.device:
         raise ValueError(f"device={device!r} is not a device torch knows (use 'cpu', 'cuda', 'cuda:1' or 'auto')") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(resolved)!r} was requested but CUDA is not available")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(resolved)!r} was requested but there are only "
+                         f"{torch.cuda.device_count()} CUDA devices")
     if resolved.type not in ("cpu", "cuda") and not _backend_available(resolved.type):
         raise ValueError(f"device={str(resolved)!r}: torch has no usable {resolved.type!r} backend here "
                          "(use 'cpu', 'cuda' or 'auto')")

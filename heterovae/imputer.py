@@ -352,9 +352,11 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
     callbacks : list or None, default=None
         skorch callbacks, e.g. ``[skorch.callbacks.ProgressBar()]`` or
         ``[EarlyStopping(monitor="valid_loss")]``.
-    device : {"cpu", "cuda", "auto"} or str, default="cpu"
+    device : {"cpu", "cuda", "auto"}, str or torch.device, default="cpu"
         Torch device for training and imputation; ``"auto"`` picks CUDA when
-        available.
+        available. Read by :meth:`fit`: the fitted model imputes where it was
+        trained (on the CPU once unpickled on a machine without CUDA), and a
+        new ``device`` takes effect at the next fit.
     n_threads : int >= 1 or None, default=1
         Torch intra-op threads used by this estimator's calls on the CPU
         (restored afterwards). Networks of tabular size run fastest on one
@@ -425,7 +427,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         "impute_with": [StrOptions({"auto", "mean", "mode", "sample"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "callbacks": [None, list],
-        "device": [str],
+        "device": [str, torch.device],
         "n_threads": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -614,7 +616,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         _check_feature_names(self, X, reset=True)
         _check_n_features(self, X, reset=True)
         self._codec = TableCodec(self.specs_).fit(X)
-        self._device = str(resolve_device(self.device))
+        device = resolve_device(self.device)
+        if device.type == "cuda" and device.index is None:  # the GPU current now, also for later imputation
+            device = torch.device("cuda", torch.cuda.current_device())
+        self._device = str(device)
         values = self._codec.encode(X, fitting=True)
         continuous = np.array([s.categories is None for s in self.specs_])
         # point estimates never leave the range seen in training (a safety net
@@ -626,7 +631,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._seed = seed
-        devices = [torch.device(self._device).index or 0] if self._device.startswith("cuda") else []
+        devices = [torch.device(self._device).index] if self._device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(seed)
             module = build_model(self.model, **self._module_kwargs()).fit_scaling(values - self._offset).to(self._device)

@@ -48,8 +48,8 @@ class NormalScores(nn.Module):
     def fit(self, x: np.ndarray) -> "NormalScores":
         """Quantiles of each column's observed cells (``x`` is ``[N, n]``, NaN = missing)."""
         x = np.asarray(x, dtype=np.float64)
-        knots = [np.nanquantile(col, self.levels.double().numpy()) if np.isfinite(col).any()
-                 else self.levels.double().numpy() for col in x.T]
+        levels = self.levels.double().cpu().numpy()
+        knots = [np.nanquantile(col, levels) if np.isfinite(col).any() else levels for col in x.T]
         self.knots.copy_(torch.as_tensor(np.stack(knots)))
         return self
 

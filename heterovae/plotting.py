@@ -318,7 +318,8 @@ def plot_column_errors(errors, *, sort: Optional[str] = "ratio", kinds=None, ax=
         lookup = {c: getattr(k, "kind", k) for c, k in lookup.items()}
         names = [f"{n}\n({lookup.get(n, '?')})" for n in names]
 
-    if ax is None:
+    own_figure = ax is None
+    if own_figure:
         _, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(mean) * max(2, mean.shape[1])), 3.6))
     n = mean.shape[1]
     width = 0.8 / n
@@ -333,5 +334,6 @@ def plot_column_errors(errors, *, sort: Optional[str] = "ratio", kinds=None, ax=
     ax.legend(fontsize=8, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
-    ax.figure.tight_layout()
+    if own_figure:  # a caller's figure keeps its own layout
+        ax.figure.tight_layout()
     return ax

@@ -85,3 +85,20 @@ def test_an_imputer_pickled_on_cuda_loads_and_imputes_on_a_machine_without_it(mo
     pd.testing.assert_frame_equal(restored.transform(X), expected)
     assert len(restored.sample(X, 1)) == 1
     assert np.isfinite(restored.score(X))
+
+
+def test_a_cuda_index_beyond_the_visible_gpus_is_a_value_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match="'cuda:7' was requested but there are only 1 CUDA devices"):
+        resolve_device("cuda:7")
+
+
+def test_the_imputer_takes_a_torch_device():
+    import numpy as np
+
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    X[::4, 0] = np.nan
+    imp = HeterogeneousVAEImputer(device=torch.device("cpu"), max_epochs=1, random_state=0).fit(X)
+    assert imp._device == "cpu" and not np.isnan(imp.transform(X)).any()

@@ -158,3 +158,15 @@ def test_history_plot_epoch_ticks_are_whole_numbers(pair):
             ticks = ax.get_xticks()
             assert np.allclose(ticks, np.round(ticks))
     plt.close(fig)
+
+
+def test_error_bars_on_a_callers_axes_leave_the_figure_layout_alone():
+    import warnings
+
+    errors = pd.DataFrame({"x": [0.3, 0.1], "y": [0.1, 0.3]}, index=["p", "q"])
+    fig, (left, _) = plt.subplots(1, 2, layout="constrained")
+    engine = type(fig.get_layout_engine())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plot_column_errors(errors, ax=left) is left
+    assert type(fig.get_layout_engine()) is engine

@@ -256,7 +256,8 @@ class _BaseMTSGD(BaseEstimator):
             return default_mlp(n_features, self._check_hidden_sizes())
         if isinstance(module, torch.nn.Module):
             # Independent particles need independent initial weights.
-            backbone = copy.deepcopy(module)
+            # built on the CPU (the feature width is read there); the ensemble moves it to device
+            backbone = copy.deepcopy(module).cpu()
             _reset_parameters(backbone)
             return backbone
         backbone = module()
@@ -265,7 +266,7 @@ class _BaseMTSGD(BaseEstimator):
                 f"module must be None, an nn.Module or a callable returning one; "
                 f"module() returned {type(backbone).__name__}."
             )
-        return backbone
+        return backbone.cpu()
 
     def _validate_X(self, X, reset):
         X = _validate_data(
@@ -516,7 +517,10 @@ class MTSGDClassifier(ClassifierMixin, _BaseMTSGD):
         ``weight_decay`` for a mean loss (prior precision
         ``N * weight_decay / T``).
     device : {"cpu", "cuda", "auto"} or torch.device, default="cpu"
-        ``"auto"`` takes CUDA when available.
+        ``"auto"`` takes CUDA when available. Read by ``fit``: the fitted
+        ensemble predicts where it was trained (on the CPU once unpickled on
+        a machine without CUDA), and a new ``device`` takes effect at the
+        next fit.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and dropout (inside a forked torch
         RNG: the global torch state is not touched).
