@@ -280,6 +280,30 @@ def test_cuda_fit_predict_and_pickle(data):
     assert np.mean(cpu.predict(X) == pred) > 0.9
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a machine without CUDA")
+def test_a_model_fitted_on_cuda_predicts_on_the_cpu_where_there_is_none(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(random_state=0, **FAST).fit(X, Y)
+    expected = clf.predict_proba(X)
+    clf.device_ = "cuda"  # as unpickled from a GPU fit (parameters pickled on the CPU)
+    for got, want in zip(clf.predict_proba(X), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_regressor_and_probabilities(data):
+    X, Y, _ = data
+    clf = MTSGDClassifier(device="cuda", random_state=0, **FAST).fit(X, Y)
+    for proba in clf.predict_proba(X):
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    targets = np.column_stack([X[:, 0] + X[:, 1], X[:, 0] - X[:, 1]])
+    reg = MTSGDRegressor(device="cuda", random_state=0, **FAST).fit(X, targets)
+    assert reg.ensemble_.params["heads.0.weight"].is_cuda
+    restored = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_allclose(restored.predict(X), reg.predict(X), rtol=1e-5)
+
+
 def test_three_tasks_every_method_reproducible():
     rng = np.random.RandomState(1)
     X = rng.normal(size=(60, 3)).astype(np.float32)
