@@ -250,7 +250,10 @@ def _baseline_settings() -> str:
         "(iterative-codes: every category as codes); missforest = "
         f"IterativeImputer(ExtraTreesRegressor(n_estimators={b.FOREST_TREES}, "
         f"min_samples_leaf={b.FOREST_MIN_LEAF}), max_iter={b.ITERATIVE_MAX_ITER}), "
-        "categories as codes; imputed codes rounded and clipped to valid ones, numbers clipped to "
+        "categories as codes; missforest-rf = MissForest as published (random forests of "
+        f"{b.MISSFOREST_TREES} trees, classifiers for discrete columns, at most "
+        f"{b.MISSFOREST_MAX_ITER} passes, stopped when the change grows), fitted on the train rows, "
+        "its kept forests run over the test rows; imputed codes rounded and clipped to valid ones, numbers clipped to "
         "the column's training range."
     )
 
