@@ -410,13 +410,18 @@ def missforest(specs, random_state):
         scale=False)
 
 
-def missforest_rf(specs, random_state):
+def missforest_rf(specs, random_state, transductive=False):
     """MissForest as published: random forests, classifiers for discrete columns (:class:`MissForestImputer`)."""
     return EncodedImputer(
         specs, lambda discrete: MissForestImputer(discrete, n_estimators=MISSFOREST_TREES,
-                                                  max_iter=MISSFOREST_MAX_ITER,
+                                                  max_iter=MISSFOREST_MAX_ITER, transductive=transductive,
                                                   random_state=random_state),
         scale=False)
+
+
+def missforest_rf_transductive(specs, random_state):
+    """:func:`missforest_rf` imputing new rows together with the training rows, as R's missForest is used."""
+    return missforest_rf(specs, random_state, transductive=True)
 
 
 BASELINES: Dict[str, Callable] = {
@@ -427,4 +432,5 @@ BASELINES: Dict[str, Callable] = {
     "iterative-codes": iterative_codes,
     "missforest": missforest,
     "missforest-rf": missforest_rf,
+    "missforest-rf-transductive": missforest_rf_transductive,
 }
