@@ -77,13 +77,6 @@ def test_ece_hand_computed():
     np.testing.assert_array_equal(bins["count"], [0, 0, 0, 1, 0, 0, 2, 0, 0, 2])
 
 
-def test_ece_bin_edges_are_right_closed():
-    # confidence exactly 0.7 belongs to bin (0.6, 0.7]
-    proba = np.array([[0.7, 0.3]])
-    bins = calibration_curve_bins([0], proba, n_bins=10)
-    assert bins["count"][6] == 1
-
-
 def test_ece_matches_brute_force_loop():
     y, p, _ = _random_case(n=500, c=5, seed=11)
     conf, pred = p.max(1), p.argmax(1)
@@ -183,3 +176,19 @@ def test_reliability_diagram_draws_bars(tmp_path):
     assert "ECE" in ax.get_legend().get_texts()[0].get_text()
     ax.figure.savefig(tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_nll_eps_is_a_clip_not_an_offset():
+    p = np.array([[0.5, 0.5], [0.95, 0.05], [1.0, 0.0]])
+    y = [0, 1, 0]
+    # 0.5 and 1.0 are above eps=0.1 and stay; 0.05 is raised to 0.1
+    assert negative_log_likelihood(y, p, eps=0.1) == pytest.approx((-np.log(0.5) - np.log(0.1) - 0.0) / 3, rel=1e-12)
+    assert negative_log_likelihood([0], [[1.0, 0.0]]) == 0.0  # a certain, correct prediction costs nothing
+
+
+# --- C1 (killed elsewhere, but test_ece_bin_edges_are_right_closed is vacuous: 0.7 < linspace's 0.7000000000000001)
+def test_ece_bin_edges_are_right_closed():
+    # 0.5 and 0.8 are exactly edges[5] and edges[8] of np.linspace(0, 1, 11) (0.7 is not:
+    # linspace gives 0.7000000000000001): each belongs to the bin it closes
+    bins = calibration_curve_bins([0, 0], np.array([[0.5, 0.5], [0.8, 0.2]]), n_bins=10)
+    assert bins["count"][4] == 1 and bins["count"][7] == 1 and bins["count"].sum() == 2

@@ -306,3 +306,19 @@ def test_a_method_named_twice_is_rejected():
 def test_graddrop_leakage_length_is_checked_at_build():
     with pytest.raises(ValueError, match="leakage has 2 values but there are 4 tasks"):
         build("graddrop", 4, {"graddrop": {"leakage": [0.1, 0.2]}})
+
+
+@pytest.mark.parametrize("seed", [5, 49, 68, 71, 94, 106])
+def test_tasks_excluded_by_mgda_do_not_change_the_upgrad_step(seed):
+    """The min-norm point, hence MGDA's weights on the others, is the same without the excluded rows;
+    UPGrad projects onto the cone of every row with a non-zero norm, so a 1e-18 weight counts as a task."""
+    direction = "upgrad"
+    g = torch.Generator().manual_seed(seed)
+    K = int(torch.randint(3, 7, (1,), generator=g))
+    G = torch.randn(K, 8, generator=g, dtype=torch.float64) + 0.5 * torch.randn(1, 8, generator=g, dtype=torch.float64)
+    w = MGDAUB().weights(G)
+    keep = w > 1e-12  # the QP leaves ~1e-18 on the excluded tasks
+    assert not keep.all()
+    full = build(("mgda-ub", direction), K, rescale=False)(G)
+    reduced = build(("mgda-ub", direction), int(keep.sum()), rescale=False)(G[keep])
+    torch.testing.assert_close(full, reduced, rtol=1e-9, atol=1e-12)

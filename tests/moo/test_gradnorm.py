@@ -142,3 +142,39 @@ def test_non_finite_losses_do_not_poison_the_weights():
     assert torch.isnan(method.initial_losses[0]) and method.initial_losses[1] == 1.0
     method.weights(G, torch.tensor([3.0, 1.0, 2.0], dtype=G.dtype))
     assert method.initial_losses[0] == 3.0  # recorded once a finite value arrives
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 3.0])
+def test_gradnorm_gradient_matches_autograd_for_several_alphas(alpha):
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        K = 4
+        G = torch.randn(K, 10, generator=g, dtype=torch.float64)
+        losses0 = torch.rand(K, generator=g, dtype=torch.float64) + 0.5
+        losses = losses0 * (torch.rand(K, generator=g, dtype=torch.float64) + 0.2)
+        w0 = torch.rand(K, generator=g, dtype=torch.float64) + 0.5
+        w0 = w0 * K / w0.sum()  # already feasible: the projection leaves it alone
+        method = GradNorm(K, alpha=alpha).double()
+        method.weights(G, losses0)  # records L(0)
+        method.weight.grad = None
+        with torch.no_grad():
+            method.weight.copy_(w0)
+        method.weights(G, losses)
+        # reference: Chen et al.'s L1 loss, target held constant, by autograd
+        w = w0.clone().requires_grad_(True)
+        gw = w * G.norm(dim=1)
+        ratio = losses / losses0
+        target = (gw.mean() * (ratio / ratio.mean()) ** alpha).detach()
+        (gw - target).abs().sum().backward()
+        torch.testing.assert_close(method.weight.grad, w.grad)
+
+
+def test_gradnorm_projects_a_negative_weight_back_to_the_feasible_set():
+    G = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    method = GradNorm(3, min_weight=0.01).double()
+    with torch.no_grad():
+        method.weight.copy_(torch.tensor([-1.0, 2.0, 1.0], dtype=torch.float64))
+    w = method.weights(G, torch.ones(3, dtype=torch.float64))
+    clamped = torch.tensor([0.01, 2.0, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(w, clamped * 3 / clamped.sum())
+    assert (w > 0).all()

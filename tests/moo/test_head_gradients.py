@@ -61,3 +61,12 @@ def test_aggregator_gives_the_same_gradient_from_factored_or_explicit_input(spec
 def test_explicit_task_gradients_are_accepted_too():
     _, G, losses = _problem()
     torch.testing.assert_close(build("mgda-ub", K)(TaskGradients(G), losses), build("mgda-ub", K)(G, losses))
+
+
+def test_row_norms_of_scaled_gradients_after_the_gram_is_cached():
+    G = torch.randn(4, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    w = torch.tensor([0.5, 2.0, 0.0, 3.0], dtype=torch.float64)
+    T = TaskGradients(G)
+    T.gram  # cache the Gram matrix, shared with the scaled view
+    S = T.scaled(w)
+    torch.testing.assert_close(S.row_norms(), (w[:, None] * G).norm(dim=1))

@@ -104,3 +104,23 @@ def test_numpy_and_torch_paths_agree(matrix, dtype, monkeypatch):
     via_torch = IMTLG().weights(G)
     assert via_numpy.dtype == via_torch.dtype == dtype
     torch.testing.assert_close(via_numpy, via_torch)
+
+
+def test_imtlg_pseudo_inverse_cut_off_is_rtol_times_k():
+    import numpy as np
+
+    theta = 2e-3  # rows 0 and 1 nearly parallel: eigenvalue 1 - cos(theta) = 2e-6 of U U^T, in (rtol, rtol K)
+    U = torch.zeros(3, 5, dtype=torch.float64)
+    U[0, 0] = 1.0
+    U[1, 0], U[1, 1] = np.cos(theta), np.sin(theta)
+    U[2, 2], U[2, 0] = 0.8, 0.6
+    norms = torch.tensor([2.0, 0.5, 3.0], dtype=torch.float64)
+    G = U * norms[:, None]
+    w = IMTLG(rtol=1e-6).weights(G)
+    # reference: least-squares (SVD) minimum-norm solution of (U U^T) beta = 1 with the same absolute cut-off
+    A = (U @ U.T).numpy()
+    s_max = np.linalg.eigvalsh(A).max()
+    beta = np.linalg.lstsq(A, np.ones(3), rcond=1e-6 * 3 / s_max)[0]
+    ref = beta / norms.numpy()
+    ref = ref / abs(ref.sum())
+    np.testing.assert_allclose(w.numpy(), ref, rtol=1e-8, atol=1e-12)

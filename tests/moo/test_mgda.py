@@ -159,3 +159,23 @@ def test_hyperparameter_errors():
         MGDAUB(solver="exact")
     with pytest.raises(ValueError, match="max_iter"):
         MGDAUB(max_iter=-1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_frank_wolfe_start_is_the_best_segment_point(seed):
+    g = torch.Generator().manual_seed(seed)
+    G = torch.randn(5, 7, generator=g, dtype=torch.float64) + 0.3 * torch.randn(1, 7, generator=g, dtype=torch.float64)
+    M = G @ G.T
+    best = float("inf")
+    for i in range(5):  # brute force: closed-form min-norm point of every segment
+        for j in range(5):
+            a, b = G[i], G[j]
+            denom = float((a - b) @ (a - b))
+            t = 1.0 if denom == 0 else min(max(float((b - a) @ b) / denom, 0.0), 1.0)
+            best = min(best, float((t * a + (1 - t) * b).pow(2).sum()))
+    w = frank_wolfe_min_norm(M, max_iter=0)
+    assert float(w @ M @ w) == pytest.approx(best, rel=1e-12)
+    if seed == 0:  # K = 2: the start is already the exact answer
+        a, b = G[0], G[1]
+        t = ((b - a) @ b / ((a - b) @ (a - b))).clamp(0, 1)
+        torch.testing.assert_close(frank_wolfe_min_norm(M[:2, :2], max_iter=0), torch.stack([t, 1 - t]))

@@ -70,3 +70,14 @@ def test_hyperparameter_errors():
         NashMTL(ridge=0.0)
     with pytest.raises(ValueError, match="max_iter must be >= 1"):
         NashMTL(max_iter=0)
+
+
+@pytest.mark.parametrize("matrix", ["random", "conflicting", "extreme_scales"])
+def test_nash_newton_converges_in_ten_iterations(matrix):
+    from heterovae.moo.nash_mtl import nash_weights
+
+    G = MATRICES[matrix](torch.float64)
+    M = (G @ G.T).numpy()
+    a = nash_weights(M, max_iter=10)
+    shares = a * (M @ a)  # the bargaining conditions alpha_k (M alpha)_k = 1
+    assert abs(shares - 1).max() < 1e-8, shares

@@ -105,3 +105,22 @@ def test_seeded_and_global_rng_reproducibility():
 def test_bad_orders_shape():
     with pytest.raises(ValueError, match="orders must have shape"):
         PCGrad().project(conflicting_matrix(K=3), torch.zeros(3, 3, dtype=torch.long))
+
+
+def test_random_orders_are_uniform_and_independent_between_tasks():
+    import math
+
+    K, draws = 4, 3000
+    gen = torch.Generator().manual_seed(0)
+    counts, agree = {}, 0
+    for _ in range(draws):
+        o = random_orders(K, "cpu", gen).tolist()
+        counts[tuple(o[0])] = counts.get(tuple(o[0]), 0) + 1
+        # tasks 2 and 3 are in the orders of tasks 0 and 1; independent orders
+        # put them the same way round with probability 1/2
+        agree += (o[0].index(2) < o[0].index(3)) == (o[1].index(2) < o[1].index(3))
+    assert len(counts) == math.factorial(K - 1)  # every permutation of the 3 others occurs
+    p = 1 / math.factorial(K - 1)
+    for c in counts.values():
+        assert abs(c / draws - p) < 5 * math.sqrt(p * (1 - p) / draws)
+    assert abs(agree / draws - 0.5) < 5 * math.sqrt(0.25 / draws)

@@ -538,3 +538,67 @@ def test_single_class_is_named_plainly(data):
     X, _, _ = data
     with pytest.raises(ValueError, match=r"only one class \(5\)"):
         MTSGDClassifier(max_epochs=1).fit(X, np.stack([np.full(len(X), 5), np.arange(len(X)) % 2], 1))
+
+
+class _Recorder(torch.optim.SGD):
+    """SGD that keeps the parameters and gradients seen at its first step."""
+
+    seen = []
+
+    def step(self, closure=None):
+        if not _Recorder.seen:
+            _Recorder.seen.append(
+                [(p.detach().clone(), p.grad.detach().clone()) for p in self.param_groups[0]["params"]]
+            )
+        return super().step(closure)
+
+
+def test_regressor_gradient_is_that_of_half_the_mse_of_standardised_targets():
+    rng = np.random.RandomState(0)
+    N, D, H = 30, 3, 4
+    X = rng.normal(size=(N, D)).astype(np.float32)
+    Y = np.stack([3.0 * X[:, 0] + 5.0, X[:, 1] - 2.0 * X[:, 2]], axis=1)
+    _Recorder.seen = []
+    reg = MTSGDRegressor(hidden_sizes=(H,), n_particles=1, method="linear", max_epochs=1, batch_size=N,
+                         optimizer=_Recorder, random_state=0).fit(X, Y)
+    names = list(reg.ensemble_.params)
+    before = {n: p[0].double() for n, (p, _) in zip(names, _Recorder.seen[0])}
+    stored = {n: g[0].double() for n, (_, g) in zip(names, _Recorder.seen[0])}
+    Z = torch.as_tensor((Y - Y.mean(0)) / Y.std(0))
+    params = {n: t.clone().requires_grad_(True) for n, t in before.items()}
+    z = torch.relu(torch.as_tensor(X, dtype=torch.float64) @ params["backbone.0.weight"].T + params["backbone.0.bias"])
+    total = 0.0
+    for k in range(2):
+        f = (z @ params[f"heads.{k}.weight"].T + params[f"heads.{k}.bias"])[:, 0]
+        total = total + 0.5 * ((f - Z[:, k]) ** 2).mean()
+    grads = torch.autograd.grad(total, list(params.values()))
+    for n, g in zip(params, grads):
+        torch.testing.assert_close(stored[n], g, rtol=1e-4, atol=1e-6)
+
+
+# --- E5: the regressor averages the particles' predicted means
+def test_regressor_prediction_is_the_mean_over_particles():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] + 1.0, 2.0 * X[:, 1]], axis=1)
+    reg = MTSGDRegressor(hidden_sizes=(8,), n_particles=3, max_epochs=3, random_state=0).fit(X, Y)
+    with torch.no_grad():
+        _, outputs = reg.ensemble_.forward(torch.from_numpy(X[:10]), train=False)
+    per = np.stack([o[..., 0].numpy() for o in outputs], axis=-1) * reg.y_scale_ + reg.y_mean_  # [M, n, K]
+    assert not np.allclose(per[0], per[1])  # the particles differ
+    np.testing.assert_allclose(reg.predict(X[:10]), per.mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_masks_differ_between_particles():
+    import copy
+
+    from heterovae.mtsgd.ensemble import MultiHeadNetwork, ParticleEnsemble
+
+    torch.manual_seed(0)
+    base = MultiHeadNetwork(nn.Sequential(nn.Linear(3, 50), nn.Dropout(0.5)), 50, (2,))
+    ens = ParticleEnsemble([copy.deepcopy(base) for _ in range(4)], torch.device("cpu"))  # identical particles
+    x = torch.randn(8, 3)
+    train_features, _ = ens.forward(x, train=True)
+    assert not torch.equal(train_features[0], train_features[1])
+    eval_features, _ = ens.forward(x, train=False)
+    assert torch.equal(eval_features[0], eval_features[1])

@@ -5,6 +5,7 @@ import torch
 from scipy.spatial.distance import cdist, pdist
 
 from heterovae.mtsgd import KERNELS, RBFKernel, get_kernel, median_bandwidth
+from heterovae.mtsgd.kernels import pairwise_sq_distances
 
 from ._references import KERNEL_REFERENCES, float64, kernel_pair  # noqa: F401
 
@@ -120,3 +121,23 @@ def test_get_kernel():
 def test_bad_particles_are_rejected(x, match):
     with pytest.raises((ValueError, TypeError), match=match):
         RBFKernel()(x)
+
+
+@pytest.mark.parametrize("offset", [100.0, -1e3])
+def test_float32_distances_gram_and_bandwidth_far_from_the_origin(offset):
+    rng = np.random.default_rng(0)
+    x64 = offset + 0.01 * rng.normal(size=(30, 10))
+    x32 = torch.tensor(x64, dtype=torch.float32)
+    exact = cdist(x64, x64, "sqeuclidean")
+    np.testing.assert_allclose(pairwise_sq_distances(x32).double().numpy(), exact, rtol=1e-2, atol=1e-2 * exact.max())
+    h = np.median(pdist(x64)) ** 2 / np.log(31)
+    np.testing.assert_allclose(median_bandwidth(x32).item(), h, rtol=1e-2)
+    np.testing.assert_allclose(RBFKernel().gram(x32).double().numpy(), np.exp(-exact / h), atol=1e-2)
+
+
+@pytest.mark.parametrize("m", [4, 5, 8])  # 6, 10, 28 pairs: numpy's even-count median
+def test_median_bandwidth_matches_numpy_even_pair_counts(m):
+    rng = np.random.default_rng(m)
+    x = rng.normal(size=(m, 4)) * 3.0
+    expected = np.median(pdist(x)) ** 2 / np.log(m + 1)
+    np.testing.assert_allclose(median_bandwidth(torch.tensor(x)).item(), expected, rtol=1e-10)

@@ -115,3 +115,28 @@ def test_first_step_is_svgd_on_the_summed_log_likelihood(temperature, weight_dec
         want = -svgd_loop(kh, dkh, torch.stack(s_heads[t_])) / scale
         got = torch.stack([flat([stored[n][m] for n in head_names[t_]]) for m in range(M)])
         torch.testing.assert_close(got, want, rtol=2e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [7, 16, 50])
+def test_score_scale_is_training_rows_over_temperature(batch_size, monkeypatch):
+    import heterovae.mtsgd.estimators as est
+
+    seen = []
+    real = est.get_method
+
+    def spy(name):
+        rule = real(name)
+
+        def wrapped(ctx):
+            seen.append(ctx.scale)
+            return rule(ctx)
+
+        return wrapped
+
+    monkeypatch.setattr(est, "get_method", spy)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0], axis=1).astype(int)
+    MTSGDClassifier(hidden_sizes=(4,), n_particles=2, max_epochs=1, batch_size=batch_size,
+                    temperature=2.5, random_state=0).fit(X, Y)
+    assert seen and all(s == pytest.approx(50 / 2.5) for s in seen)
