@@ -540,43 +540,6 @@ def test_single_class_is_named_plainly(data):
         MTSGDClassifier(max_epochs=1).fit(X, np.stack([np.full(len(X), 5), np.arange(len(X)) % 2], 1))
 
 
-class _Recorder(torch.optim.SGD):
-    """SGD that keeps the parameters and gradients seen at its first step."""
-
-    seen = []
-
-    def step(self, closure=None):
-        if not _Recorder.seen:
-            _Recorder.seen.append(
-                [(p.detach().clone(), p.grad.detach().clone()) for p in self.param_groups[0]["params"]]
-            )
-        return super().step(closure)
-
-
-def test_regressor_gradient_is_that_of_half_the_mse_of_standardised_targets():
-    rng = np.random.RandomState(0)
-    N, D, H = 30, 3, 4
-    X = rng.normal(size=(N, D)).astype(np.float32)
-    Y = np.stack([3.0 * X[:, 0] + 5.0, X[:, 1] - 2.0 * X[:, 2]], axis=1)
-    _Recorder.seen = []
-    reg = MTSGDRegressor(hidden_sizes=(H,), n_particles=1, method="linear", max_epochs=1, batch_size=N,
-                         optimizer=_Recorder, random_state=0).fit(X, Y)
-    names = list(reg.ensemble_.params)
-    before = {n: p[0].double() for n, (p, _) in zip(names, _Recorder.seen[0])}
-    stored = {n: g[0].double() for n, (_, g) in zip(names, _Recorder.seen[0])}
-    Z = torch.as_tensor((Y - Y.mean(0)) / Y.std(0))
-    params = {n: t.clone().requires_grad_(True) for n, t in before.items()}
-    z = torch.relu(torch.as_tensor(X, dtype=torch.float64) @ params["backbone.0.weight"].T + params["backbone.0.bias"])
-    total = 0.0
-    for k in range(2):
-        f = (z @ params[f"heads.{k}.weight"].T + params[f"heads.{k}.bias"])[:, 0]
-        total = total + 0.5 * ((f - Z[:, k]) ** 2).mean()
-    grads = torch.autograd.grad(total, list(params.values()))
-    for n, g in zip(params, grads):
-        torch.testing.assert_close(stored[n], g, rtol=1e-4, atol=1e-6)
-
-
-# --- E5: the regressor averages the particles' predicted means
 def test_regressor_prediction_is_the_mean_over_particles():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 3)).astype(np.float32)

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from ._references import rbf_loop, svgd_loop
-from heterovae.mtsgd.estimators import MTSGDClassifier
+from heterovae.mtsgd.estimators import MTSGDClassifier, MTSGDRegressor
 
 N, D, H, M = 24, 3, 4, 3
 CLASSES = (3, 2)
@@ -140,3 +140,29 @@ def test_score_scale_is_training_rows_over_temperature(batch_size, monkeypatch):
     MTSGDClassifier(hidden_sizes=(4,), n_particles=2, max_epochs=1, batch_size=batch_size,
                     temperature=2.5, random_state=0).fit(X, Y)
     assert seen and all(s == pytest.approx(50 / 2.5) for s in seen)
+
+
+def test_regressor_gradient_is_that_of_half_the_mse_of_standardised_targets():
+    rng = np.random.RandomState(0)
+    N, D, H = 30, 3, 4
+    X = rng.normal(size=(N, D)).astype(np.float32)
+    Y = np.stack([3.0 * X[:, 0] + 5.0, X[:, 1] - 2.0 * X[:, 2]], axis=1)
+    _Recorder.seen = []
+    reg = MTSGDRegressor(hidden_sizes=(H,), n_particles=1, method="linear", max_epochs=1, batch_size=N,
+                         optimizer=_Recorder, random_state=0).fit(X, Y)
+    names = list(reg.ensemble_.params)
+    before = {n: p[0].double() for n, (p, _) in zip(names, _Recorder.seen[0])}
+    stored = {n: g[0].double() for n, (_, g) in zip(names, _Recorder.seen[0])}
+    Z = torch.as_tensor((Y - Y.mean(0)) / Y.std(0))
+    params = {n: t.clone().requires_grad_(True) for n, t in before.items()}
+    z = torch.relu(torch.as_tensor(X, dtype=torch.float64) @ params["backbone.0.weight"].T + params["backbone.0.bias"])
+    total = 0.0
+    for k in range(2):
+        f = (z @ params[f"heads.{k}.weight"].T + params[f"heads.{k}.bias"])[:, 0]
+        total = total + 0.5 * ((f - Z[:, k]) ** 2).mean()
+    grads = torch.autograd.grad(total, list(params.values()))
+    for n, g in zip(params, grads):
+        torch.testing.assert_close(stored[n], g, rtol=1e-4, atol=1e-6)
+
+
+# --- E5: the regressor averages the particles' predicted means
