@@ -119,9 +119,7 @@ class TableCodec:
             codes = np.full(len(raw), np.nan)
             unseen = set()
             for i in np.flatnonzero(~missing):
-                code = lookup.get(raw[i])
-                if code is None and isinstance(raw[i], (float, np.floating)) and float(raw[i]).is_integer():
-                    code = lookup.get(int(raw[i]))
+                code = lookup.get(raw[i])  # 1.0 finds the category 1: equal numbers hash alike
                 if code is None:
                     unseen.add(raw[i])
                 else:

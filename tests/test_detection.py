@@ -302,3 +302,9 @@ def test_rows_of_numbers_and_text_pass_through_as_objects():
     assert out.dtype == object and out[0, 0] == 1.5 and np.isnan(out[1, 0])
     X = np.array([[1.0, 2.0], [3.0, 4.0]])
     assert LikelihoodDetector().fit(X).transform(X) is X
+
+
+def test_a_two_valued_integer_column_is_binary_even_with_a_negative_value():
+    # D04: the k = 2 rule must come before the "some value < 0 -> real" rule (module docstring's table)
+    spec = detect_column(pd.Series([-1, 1, 1, -1, 1]), "sign")
+    assert spec.kind == "binary" and spec.categories == (-1, 1)

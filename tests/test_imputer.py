@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -679,3 +678,59 @@ def test_the_net_says_it_has_no_predictions():
     for call in (imp.net_.forward, imp.net_.predict, imp.net_.predict_proba):
         with pytest.raises(TypeError, match="not predictions: use the imputer's transform"):
             call({"x": x, "observed": observed})
+
+
+def test_a_boolean_column_comes_back_boolean_when_only_the_new_rows_have_gaps():
+    # P04: the bool dtype seen at fit is not restored (the transformed column is object: True/False/None)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"flag": rng.random(60) < 0.5, "x": rng.normal(size=60)})
+    imp = HeterogeneousVAEImputer(**FAST).fit(X)
+    new = X.astype({"flag": object})
+    new.loc[::4, "flag"] = None
+    out = imp.transform(new)
+    assert out["flag"].dtype == bool
+    pd.testing.assert_series_equal(out["flag"][new["flag"].notna()], X["flag"][new["flag"].notna()])
+
+
+def test_point_estimates_never_leave_the_training_range(monkeypatch):
+    # I01: the clip of numeric estimates to the training range removed
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"r": rng.normal(size=60), "p": rng.lognormal(size=60),
+                      "c": rng.integers(0, 3, 60).astype(str)})
+    imp = HeterogeneousVAEImputer(**FAST).fit(X)
+    original = HeterogeneousVAEImputer._predict_codes
+
+    def wild(self, x, observed, how, generator=None, n_draws=None):
+        codes = original(self, x, observed, how, generator, n_draws)
+        codes[:, :2] = np.where(np.arange(len(codes))[:, None] % 2 == 0, 1e6, -1e6)  # far outside, both ways
+        return codes
+
+    monkeypatch.setattr(HeterogeneousVAEImputer, "_predict_codes", wild)
+    masked = X.copy()
+    masked.loc[:, ["r", "p"]] = X[["r", "p"]].mask(rng.random((60, 2)) < 0.3)
+    out = imp.transform(masked)
+    for column in ("r", "p"):
+        hidden = masked[column].isna()
+        assert out[column][hidden].isin([X[column].min(), X[column].max()]).all()
+
+
+def test_a_tie_between_mean_and_default_keeps_the_default(monkeypatch):
+    # I02: ties take the mean
+    original = HeterogeneousVAEImputer._clipped_codes
+    # the mean imputes exactly as the default does
+    monkeypatch.setattr(HeterogeneousVAEImputer, "_clipped_codes",
+                        lambda self, x, observed, how: original(self, x, observed, "auto"))
+    _, train = _positive_table(0, n=200)
+    imp = HeterogeneousVAEImputer(**FAST).fit(train)
+    assert not imp.auto_takes_mean_.any()
+
+
+@pytest.mark.parametrize("how", ["mean", "mode"])
+def test_only_auto_follows_the_fitted_point_choice(how):
+    # I06: the per-column choice of "auto" applied to impute_with="mode" too
+    _, train = _positive_table(0, n=200)
+    imp = HeterogeneousVAEImputer(**FAST, impute_with=how).fit(train)
+    default, mean = copy.copy(imp), copy.copy(imp)
+    default.auto_takes_mean_ = np.zeros(3, dtype=bool)
+    mean.auto_takes_mean_ = np.ones(3, dtype=bool)
+    pd.testing.assert_frame_equal(default.transform(train), mean.transform(train))

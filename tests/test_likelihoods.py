@@ -259,3 +259,71 @@ def test_numeric_columns_reach_the_encoder_as_normal_scores_of_their_training_ce
     assert inside.sum() > 100
     edge = stats.norm.ppf(0.5 / 64)  # scores stop at the middle of the outermost quantile bins
     np.testing.assert_allclose(encoded[inside], np.clip(reference.transform(values), edge, -edge)[inside], atol=1e-5)
+
+
+def test_normal_draws_have_the_distributions_variance():
+    # L06: Normal.sample with a wrong spread (the existing test checks only the draws' mean)
+    lik, raw, _, _ = _setup("real")
+    S = 40000
+    draws = lik.sample(raw.expand(S, *raw.shape), generator=torch.Generator().manual_seed(0))
+    p = {k: v.numpy() for k, v in lik.params(raw).items()}
+    # relative standard error of a sample variance: sqrt(2 / S) = 0.7 %
+    np.testing.assert_allclose(draws.var(0).numpy(), stats.norm(p["loc"], p["scale"]).var(), rtol=0.05)
+
+
+def test_binary_cells_reach_the_encoder_as_plus_or_minus_one():
+    # L11: Bernoulli.encode giving x instead of 2x - 1 (an observed 0 then encodes as a missing cell)
+    lik = make_likelihood("binary", 2)
+    x = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    observed = torch.tensor([[True, True], [True, False], [False, True]])
+    torch.testing.assert_close(lik.encode(x, observed), torch.tensor([[-1.0, 1.0], [1.0, 0.0], [0.0, -1.0]]))
+
+
+def test_ordinal_cells_reach_the_encoder_as_their_thermometer_code():
+    # L14: thermometer with > instead of >= (codes 0 and 1 encode alike)
+    classes = [4, 3]
+    lik = make_likelihood("ordinal", 2, classes)
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 1.0]])
+    observed = torch.tensor([[True, True], [True, True], [True, False], [True, True]])
+    expected = [[float(observed[i, j] and x[i, j] >= k) for j, c in enumerate(classes) for k in range(1, c)]
+                for i in range(len(x))]
+    torch.testing.assert_close(lik.encode(x, observed), torch.tensor(expected))
+
+
+def test_ordinal_mean_is_the_expected_code_rounded():
+    # L15: Ordinal.mean with floor instead of round
+    lik, raw, _, classes = _setup("ordinal")
+    r = raw.numpy()
+    expected_code = np.empty((N, n))
+    for i in range(N):
+        for j, c in enumerate(classes):  # the cumulative link written out, as in test_log_prob_matches_scipy
+            h, t = r[i, j, 0], [r[i, j, 1]]
+            for g in r[i, j, 2:c]:
+                t.append(t[-1] + np.log1p(np.exp(g)) + 1e-4)
+            probs = np.diff(np.concatenate([[0.0], special.expit(np.array(t) - h), [1.0]]))
+            expected_code[i, j] = (probs * np.arange(c)).sum()
+    assert np.any(np.floor(expected_code) != np.round(expected_code))  # the data tell round from floor
+    np.testing.assert_array_equal(lik.mean(raw).numpy(), np.round(expected_code))
+
+
+def test_count_cells_reach_the_encoder_as_standardised_log1p():
+    # L09 (killed only incidentally, by a divergence on 2**53-sized integers): Poisson.encode on raw counts
+    rng = np.random.default_rng(0)
+    training = rng.poisson(6.0, (200, 2)).astype(float)
+    training[rng.random(training.shape) < 0.2] = np.nan
+    lik = make_likelihood("count", 2).double().fit(training)
+    x = rng.poisson(6.0, (20, 2)).astype(float)
+    t = np.log1p(training)
+    expected = (np.log1p(x) - np.nanmean(t, 0)) / np.nanstd(t, 0)
+    got = lik.encode(torch.as_tensor(x), torch.ones(x.shape, dtype=torch.bool)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind,t", [("real", lambda v: v), ("pos", np.log1p)])
+def test_location_scale_statistics_are_the_mean_and_std_of_the_transformed_observed_cells(kind, t):
+    # L18 (killed only incidentally, by a divergence on 1e38-sized values): variance used as the scale.
+    # The existing test's cells [1, 3] have std = variance = 1, so it cannot tell them apart.
+    x = np.array([[1.0], [5.0], [np.nan], [2.0]])
+    lik = make_likelihood(kind, 1).double().fit(x)
+    assert lik.loc.item() == pytest.approx(np.nanmean(t(x)))
+    assert lik.scale.item() == pytest.approx(np.nanstd(t(x)))

@@ -168,3 +168,22 @@ def test_rows_with_the_same_labels_match_by_label():
     # other labels: by position, as for arrays
     pd.testing.assert_series_equal(imputation_error(true, imputed.reset_index(drop=True).set_axis(range(100, 120)),
                                                     mask), expected)
+
+
+def test_a_dataframe_mask_is_matched_to_the_columns_by_name():
+    # M06: a DataFrame mask with its columns in another order was read by position
+    true = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [10.0, 20.0, 30.0, 40.0]})
+    imputed = true + pd.DataFrame({"a": [1.0, 0.0, 0.0, 0.0], "b": [0.0, 0.0, 0.0, 5.0]})
+    mask = pd.DataFrame({"a": [True, False, False, False], "b": [False, False, False, True]})
+    errors = imputation_error(true, imputed, mask[["b", "a"]])
+    # hand-computed: a: RMSE 1 over the range 3; b: RMSE 5 over the range 30
+    np.testing.assert_allclose(errors[["a", "b"]].to_numpy(), [1 / 3, 5 / 30])
+
+
+def test_boolean_columns_are_scored_by_error_rate_by_default():
+    # M07: bool columns scored by NRMSE when no specs are given
+    true = pd.DataFrame({"flag": [True, False, True, True], "x": [0.0, 1.0, 2.0, 3.0]})
+    imputed = pd.DataFrame({"flag": [False, False, False, True], "x": [0.0, 1.0, 2.0, 3.0]})
+    errors = imputation_error(true, imputed, np.ones(true.shape, dtype=bool))
+    assert errors.attrs["metric"]["flag"] == "error_rate"
+    assert errors["flag"] == pytest.approx(2 / 4)

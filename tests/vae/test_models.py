@@ -542,3 +542,125 @@ def test_encodings_computed_once_give_the_same_loss_and_gradients_as_encoding_ev
     rows = torch.arange(5, 25)
     torch.testing.assert_close(model.column_encodings(model.prepare(x[rows], observed[rows]), observed[rows]),
                                model.column_encodings(None, observed[rows], encoded[rows]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kl_weight", [0.0, 0.3, 1.0])
+def test_vae_loss_is_the_column_nlls_plus_the_weighted_kl(kl_weight):
+    # V03: kl_weight ignored in the loss
+    x, observed = _tensors(_data())
+    m = _model(HeterogeneousVAE, kl_weight=kl_weight, decoder_skip=False)
+    torch.manual_seed(0)
+    out = m(x, observed)
+    loc, scale = m.encode(m.prepare(x, observed), observed)
+    kl = kl_divergence(Normal(loc, scale), Normal(0.0, 1.0)).sum(-1).mean()
+    torch.testing.assert_close(out["kl"], kl)
+    torch.testing.assert_close(out["loss"], out["column_nll"].sum() + kl_weight * kl)
+
+
+def test_vae_training_loss_weights_gaussian_type_cells_by_beta_nll():
+    # V04: nll_beta ignored by the training loss
+    beta = 0.5
+    x, observed = _tensors(_data())
+    m = _model(HeterogeneousVAE, nll_beta=beta, decoder_skip=False)
+    torch.manual_seed(3)
+    out = m(x, observed)
+    torch.manual_seed(3)  # the same draw of z, by hand
+    xp = m.prepare(x, observed)
+    loc, scale = m.encode(xp, observed)
+    raw = m.decode(loc + scale * torch.randn_like(loc))
+    weighted = torch.zeros_like(xp)
+    for lik, r, cols in zip(m.likelihoods, m._split_raw(raw), m.group_columns):
+        lp = lik.log_prob(r, xp[:, cols])
+        if lik.kind in ("real", "pos"):  # sigma^(2 beta) in standardised units, from the params in original units
+            p = lik.params(r)
+            sigma_z = (p["scale"] if lik.kind == "real" else p["sigma"]) / lik.scale
+            lp = lp * sigma_z.detach() ** (2 * beta)
+        weighted[:, cols] = lp
+    expected = -(weighted * observed).sum(0) / len(x)
+    torch.testing.assert_close(out["column_nll"], expected)
+
+
+def test_iwae_importance_weights_ignore_the_values_of_missing_cells():
+    # V09: the imputation weights included log p(x_mis = fill value | z)
+    iwae = _model(IWAE, n_impute_samples=6)
+    x, observed = _tensors(_data(n=10))
+    xp = iwae.prepare(x, observed)
+    other = torch.where(observed, xp, torch.ones_like(xp))  # 1 is a valid value of every kind
+    _, w = iwae.importance_weights(xp, observed, 6, torch.Generator().manual_seed(0))
+    _, w_other = iwae.importance_weights(other, observed, 6, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(w, w_other)
+    # and they are p(x_obs, z) / q(z | x_obs) normalised, written with torch.distributions
+    g = torch.Generator().manual_seed(0)
+    loc, scale = iwae.encode(xp, observed)
+    z = loc + scale * torch.randn((6, *loc.shape), generator=g, dtype=loc.dtype)
+    log_w = ((iwae.log_likelihood(iwae.decode(z), xp) * observed).sum(-1) + Normal(0.0, 1.0).log_prob(z).sum(-1)
+             - Normal(loc, scale).log_prob(z).sum(-1))
+    torch.testing.assert_close(w, torch.softmax(log_w, 0))
+
+
+def test_snis_mode_of_a_numeric_column_is_the_mode_of_its_heaviest_component():
+    # V10: the mode taken from the lightest proposal
+    iwae = _model(IWAE, n_impute_samples=6)
+    x, observed = _tensors(_data(n=10))
+    raw, w = iwae.importance_weights(iwae.prepare(x, observed), observed, 6, torch.Generator().manual_seed(0))
+    for lik, r in zip(iwae.likelihoods, iwae._split_raw(raw)):
+        if lik.discrete:
+            continue
+        got = snis_point(lik, r, w, how="mode")
+        for row in range(10):
+            heaviest = int(w[:, row].argmax())
+            torch.testing.assert_close(got[row], lik.mode(r[heaviest])[row])
+
+
+def test_iwae_draws_follow_the_importance_weighted_mixture():
+    # V12: sampling-importance-resampling that ignores the weights
+    iwae = _model(IWAE, n_impute_samples=6)
+    with torch.no_grad():  # an untrained decoder barely depends on z: sharpen it so that the weights matter
+        for p in [*iwae.decoder.parameters(), iwae.heads.linear.weight]:
+            p.mul_(4.0)
+    x, observed = _tensors(_data(n=10))
+    S = 20000
+    draws = iwae.sample(x, observed, n_draws=S, generator=torch.Generator().manual_seed(0))
+    # sample() draws its proposals first from the generator it is given: replay them
+    with torch.no_grad():
+        raw, w = iwae.importance_weights(iwae.prepare(x, observed), observed, 6, torch.Generator().manual_seed(0))
+    exercised = 0.0
+    for lik, r, cols in zip(iwae.likelihoods, iwae._split_raw(raw), iwae.group_columns):
+        if not lik.discrete:
+            continue
+        probs = lik.log_probs(r).exp()  # [K, N, n, C]
+        mixture = (w[..., None, None] * probs).sum(0)
+        exercised = max(exercised, float((mixture - probs.mean(0)).abs().max()))
+        for j, col in enumerate(cols):
+            freq = torch.stack([(draws[:, :, col] == c).double().mean(0) for c in range(probs.shape[-1])], -1)
+            np.testing.assert_allclose(freq.numpy(), mixture[:, j].numpy(), atol=0.02)
+    assert exercised > 0.1  # uniform resampling would give visibly different frequencies
+
+
+def test_hivae_bound_approaches_the_log_marginal_from_below():
+    # V16, V17: log p(z | s) without the prior mean, log p(s) dropped
+    torch.manual_seed(0)
+    m = HIVAE(KINDS, N_CLASSES, latent_dim=1, s_dim=3).double()
+    m.fit_scaling(_data())
+    m.eval()
+    x, observed = _tensors(_data())
+    x, observed = x[:5], observed[:5]
+    xp = m.prepare(x, observed)
+    # independent reference: sum over s, quadrature over the 1-D z
+    grid = torch.linspace(-10, 10, 4001, dtype=torch.float64)
+    dz = float(grid[1] - grid[0])
+    per_s = []
+    with torch.no_grad():
+        for k in range(m.s_dim):
+            s = torch.nn.functional.one_hot(torch.tensor(k), m.s_dim).double().expand(len(grid), len(x), m.s_dim)
+            raw = m.decode(grid[:, None, None].expand(-1, len(x), 1), s)
+            log_px_z = (m.log_likelihood(raw, xp) * observed).sum(-1)  # [G, N]
+            prior_loc = m.prior_z_loc(s[:1, :1])[0, 0, 0]
+            log_prior = Normal(prior_loc, 1.0).log_prob(grid)[:, None]
+            per_s.append(torch.logsumexp(log_px_z + log_prior, 0) + math.log(dz) - math.log(m.s_dim))
+    log_marginal = torch.logsumexp(torch.stack(per_s), 0)
+    g = torch.Generator().manual_seed(0)
+    elbo_like = torch.stack([m.log_marginal_bound(x, observed, 1, g) for _ in range(200)]).mean(0)
+    tight = torch.logsumexp(torch.stack([m.log_marginal_bound(x, observed, 5000, g) for _ in range(8)]), 0) - math.log(8)
+    assert torch.all(elbo_like < log_marginal)
+    torch.testing.assert_close(tight, log_marginal, atol=5e-2, rtol=0)
