@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -734,3 +735,23 @@ def test_only_auto_follows_the_fitted_point_choice(how):
     default.auto_takes_mean_ = np.zeros(3, dtype=bool)
     mean.auto_takes_mean_ = np.ones(3, dtype=bool)
     pd.testing.assert_frame_equal(default.transform(train), mean.transform(train))
+
+
+def test_numeric_bins_widen_the_networks_input_by_a_rank_encoding_per_numeric_column():
+    _, masked, _ = _table(n=120)
+    plain = HeterogeneousVAEImputer(**FAST).fit(masked)
+    binned = HeterogeneousVAEImputer(numeric_bins=6, **FAST).fit(masked)
+    # two numeric columns of a kind that has one (real, pos): 6 more inputs each
+    width = lambda imp: imp.module_.encoder.body[0].in_features  # noqa: E731
+    assert width(binned) == width(plain) + 2 * 6
+    out = binned.transform(masked)
+    assert out.notna().all().all()
+    pd.testing.assert_frame_equal(out, HeterogeneousVAEImputer(numeric_bins=6, **FAST).fit(masked).transform(masked))
+
+
+def test_numeric_bins_need_the_vae():
+    _, masked, _ = _table(n=60)
+    with pytest.raises(ValueError, match="numeric_bins needs model='vae'"):
+        HeterogeneousVAEImputer(model="iwae", numeric_bins=4, **FAST).fit(masked)
+    with pytest.raises(InvalidParameterError, match="numeric_bins"):
+        HeterogeneousVAEImputer(numeric_bins=-1, **FAST).fit(masked)

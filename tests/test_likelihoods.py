@@ -261,6 +261,38 @@ def test_numeric_columns_reach_the_encoder_as_normal_scores_of_their_training_ce
     np.testing.assert_allclose(encoded[inside], np.clip(reference.transform(values), edge, -edge)[inside], atol=1e-5)
 
 
+@pytest.mark.parametrize("kind,transform", [("real", lambda v: v), ("pos", np.log1p)])
+def test_rank_encoding_is_piecewise_linear_in_the_training_quantile(kind, transform):
+    from sklearn.preprocessing import QuantileTransformer
+
+    bins = 5
+    rng = np.random.default_rng(1)
+    draw = {"real": lambda size: rng.normal(3.0, 2.0, size), "pos": lambda size: rng.lognormal(1.0, 0.7, size)}[kind]
+    training, x = draw((300, n)), draw((40, n))
+    training[rng.random(training.shape) < 0.2] = np.nan
+    lik = make_likelihood(kind, n, numeric_bins=bins).double().fit(training)
+    assert lik.encoding_widths == [1 + bins] * n
+    observed = torch.as_tensor(rng.random(x.shape) < 0.7)
+    blocks = lik.encode(torch.as_tensor(x), observed).numpy().reshape(len(x), n, 1 + bins)
+    plain = make_likelihood(kind, n).double().fit(training).encode(torch.as_tensor(x), observed).numpy()
+    np.testing.assert_array_equal(blocks[..., 0], plain)  # the normal score comes first, as without bins
+    assert np.all(blocks[~observed.numpy()] == 0)
+    # the rest: clip(bins * u - b, 0, 1) of the training quantile u of the value
+    values = transform(x)
+    u = QuantileTransformer(n_quantiles=65, output_distribution="uniform").fit(transform(training)).transform(values)
+    u = np.clip(u, 0.5 / 64, 1 - 0.5 / 64)  # as the scores stop at the outermost bins' middles
+    expected = np.clip(bins * u[..., None] - np.arange(bins), 0, 1)
+    inside = observed.numpy() & (values > np.nanmin(transform(training), 0)) & (values < np.nanmax(transform(training), 0))
+    assert inside.sum() > 60
+    np.testing.assert_allclose(blocks[..., 1:][inside], expected[inside], atol=1e-5)
+
+
+@pytest.mark.parametrize("bins", [-1, 2.5, True])
+def test_rank_bins_must_be_a_count(bins):
+    with pytest.raises(ValueError, match="bins must be an integer >= 0"):
+        make_likelihood("real", 2, numeric_bins=bins)
+
+
 def test_normal_draws_have_the_distributions_variance():
     # L06: Normal.sample with a wrong spread (the existing test checks only the draws' mean)
     lik, raw, _, _ = _setup("real")

@@ -50,9 +50,12 @@ class MixedTableModel(nn.Module):
         Likelihood kind of each column (``heterovae.columns.KINDS``).
     n_classes : sequence of int or None
         Number of categories of each column (``None`` for numeric kinds).
+    numeric_bins : int, default=0
+        Steps of the piecewise-linear rank encoding that real and positive
+        columns add to their encoder input (:func:`heterovae.likelihoods.make_likelihood`).
     """
 
-    def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]]):
+    def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], numeric_bins: int = 0):
         super().__init__()
         self.n_columns = len(kinds)
         groups, columns = [], []
@@ -60,7 +63,7 @@ class MixedTableModel(nn.Module):
             cols = [d for d, k in enumerate(kinds) if k == kind]
             if cols:
                 classes = [n_classes[d] for d in cols] if cls.discrete else None
-                groups.append(make_likelihood(kind, len(cols), classes))
+                groups.append(make_likelihood(kind, len(cols), classes, numeric_bins))
                 columns.append(cols)
         self.likelihoods = nn.ModuleList(groups)
         self.group_columns: List[List[int]] = columns
@@ -193,6 +196,9 @@ class HeterogeneousVAE(MixedTableModel):
         ``hidden_dim`` and ``n_layers``. With ``decoder_skip`` the decoder
         reads the seen cells directly and the encoder only has to say what
         they leave uncertain, so it can be smaller than the decoder.
+    numeric_bins : int, default=0
+        Steps of the piecewise-linear rank encoding that real and positive
+        columns add to the encoder input (and so to the decoder skip's).
     """
 
     def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,
@@ -200,8 +206,8 @@ class HeterogeneousVAE(MixedTableModel):
                  aggregator: Optional[nn.Module] = None, aggregator_factory: Optional[Callable] = None,
                  kl_weight: float = 1.0, nll_beta: float = 0.0, visible_weight: float = 1.0,
                  decoder_skip: bool = False, encoder_dim: Optional[int] = None,
-                 encoder_layers: Optional[int] = None):
-        super().__init__(kinds, n_classes)
+                 encoder_layers: Optional[int] = None, numeric_bins: int = 0):
+        super().__init__(kinds, n_classes, numeric_bins)
         if aggregator is not None and aggregator_factory is not None:
             raise ValueError("pass either aggregator or aggregator_factory, not both")
         if aggregator_factory is not None:
