@@ -266,15 +266,16 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         the error on all five tables (diamonds 0.207 to 0.194).
         Such a model defines no likelihood of the observed cells, so
         :meth:`log_likelihood` needs ``decoder_skip=False``.
-    numeric_bins : int >= 0, default=0
+    numeric_bins : int >= 0 or None, default=None
         ``model="vae"`` only. Besides its normal score, each real and
         positive column reaches the networks as a piecewise-linear encoding
         of its rank in this many equal steps
         (:class:`heterovae.likelihoods.Normal`), which lets them express a
         sharp function of one column, such as a category or a few-valued
-        number that follows from exact values of another. 0 turns it off.
-        See docs/imputer.rst, "Rank encodings of numeric columns", for
-        what it did on the benchmark.
+        number that follows from exact values of another. 0 turns it off;
+        ``None`` is the model's default, 16 for ``"vae"``. See
+        docs/imputer.rst, "Rank encodings of numeric columns", for what it
+        did on the benchmark.
     cell_dropout : float, default=0.3
         Probability of hiding an observed cell from the encoder (and, with
         ``decoder_skip``, from the decoder) during training while still
@@ -425,7 +426,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         "encoder_layers": [None, Interval(Integral, 0, None, closed="left")],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "decoder_skip": [None, "boolean"],
-        "numeric_bins": [Interval(Integral, 0, None, closed="left")],
+        "numeric_bins": [None, Interval(Integral, 0, None, closed="left")],
         "cell_dropout": [Interval(Real, 0, 1, closed="left")],
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "visible_weight": [None, Interval(Real, 0, 1, closed="right")],
@@ -445,7 +446,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
                  latent_dim=None, hidden_dim=None, n_layers=3, encoder_dim=None, encoder_layers=None,
-                 n_importance_samples=20, decoder_skip=None, numeric_bins=0,
+                 n_importance_samples=20, decoder_skip=None, numeric_bins=None,
                  cell_dropout=0.3, kl_weight=0.05, nll_beta=0.5, visible_weight=None, max_epochs="auto", batch_size=None, lr=None,
                  ema_decay=0.995, impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
@@ -496,7 +497,8 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         for name in ("encoder_dim", "encoder_layers"):
             if getattr(self, name) is not None and name not in accepted:
                 raise ValueError(f"{name} needs model='vae'; model={self.model!r} has no encoder size of its own")
-        if self.numeric_bins and "numeric_bins" not in accepted:
+        bins = self._model_default("numeric_bins") or 0
+        if bins and "numeric_bins" not in accepted:
             raise ValueError(f"numeric_bins needs model='vae'; model={self.model!r} does not take it")
         kwargs = dict(
             kinds=[s.kind for s in self.specs_],
@@ -507,7 +509,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
             encoder_dim=self.encoder_dim,
             encoder_layers=self.encoder_layers,
             decoder_skip=skip,
-            numeric_bins=self.numeric_bins,
+            numeric_bins=bins,
             cell_dropout=self.cell_dropout,
             kl_weight=self.kl_weight,
             nll_beta=self.nll_beta,

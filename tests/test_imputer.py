@@ -739,7 +739,7 @@ def test_only_auto_follows_the_fitted_point_choice(how):
 
 def test_numeric_bins_widen_the_networks_input_by_a_rank_encoding_per_numeric_column():
     _, masked, _ = _table(n=120)
-    plain = HeterogeneousVAEImputer(**FAST).fit(masked)
+    plain = HeterogeneousVAEImputer(numeric_bins=0, **FAST).fit(masked)
     binned = HeterogeneousVAEImputer(numeric_bins=6, **FAST).fit(masked)
     # two numeric columns of a kind that has one (real, pos): 6 more inputs each
     width = lambda imp: imp.module_.encoder.body[0].in_features  # noqa: E731

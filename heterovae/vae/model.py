@@ -261,10 +261,14 @@ class HeterogeneousVAE(MixedTableModel):
         ``"min_epochs"``. An encoder of two layers of 100 behind the skip was
         as accurate on 8,000-row tables and 7-19 % faster a step, but
         worse on the whole diamonds table (0.2002 against 0.1884), so the
-        encoder keeps the decoder's sizes (docs/imputer.rst).
+        encoder keeps the decoder's sizes (docs/imputer.rst). A rank
+        encoding of real and positive columns in 16 steps (``numeric_bins``)
+        lowered the error on all fifteen 8,000-row splits (seed 0: bank
+        0.1859 to 0.1797, diamonds 0.1796 to 0.1735, credit 0.1214 to
+        0.1180) in 1.05-1.21 times the time.
         """
         return {"latent_dim": max(2, n_columns), "hidden_dim": 200, "batch_size": 256, "lr": 2e-3,
-                "decoder_skip": True, "steps": 4000, "min_epochs": 48, "epochs": 200}
+                "decoder_skip": True, "numeric_bins": 16, "steps": 4000, "min_epochs": 48, "epochs": 200}
 
     @property
     def aggregator(self):
