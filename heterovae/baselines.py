@@ -115,7 +115,7 @@ class MissForestImputer:
         -------
         self
         """
-        self._fit(Z, keep_forests=not self.transductive)
+        self.fit_transform(Z)
         return self
 
     def fit_transform(self, Z):
@@ -148,8 +148,7 @@ class MissForestImputer:
         """
         Z = np.asarray(Z, dtype=float)
         if self.transductive:
-            filled, _ = self._impute(np.vstack([self.train_, Z]))
-            return filled[len(self.train_):]
+            return self._impute(np.vstack([self.train_, Z]))[0][len(self.train_):]
         missing = np.isnan(Z)
         current = self.start_.transform(Z)
         for _ in range(self.n_iter_):
@@ -162,7 +161,7 @@ class MissForestImputer:
     def _fit(self, Z, keep_forests):
         self.train_ = np.array(Z, dtype=float, copy=True)
         self.start_ = MeanModeImputer(self.discrete).fit(self.train_)
-        filled, self.n_iter_ = self._impute(self.train_, keep_forests)
+        filled, self.n_iter_, self.forests_ = self._impute(self.train_, keep_forests)
         if not self.transductive:
             del self.train_
         return filled
@@ -185,7 +184,7 @@ class MissForestImputer:
         return np.asarray(change)
 
     def _impute(self, data, keep_forests=False):
-        """``(imputation, passes)``; with ``keep_forests`` also sets ``forests_``, column -> the kept pass's forest."""
+        """``(imputation, passes, forests)``: with ``keep_forests``, column -> the kept pass's forest, else empty."""
         rng = check_random_state(self.random_state)
         missing = np.isnan(data)
         current = self.start_.transform(data)
@@ -195,8 +194,7 @@ class MissForestImputer:
                  if missing[:, j].any() and not missing[:, j].all()]
         kept, forests = {}, {}
         if n_columns < 2 or not order:
-            self.forests_ = kept
-            return current, 0
+            return current, 0, kept
         last_change = np.full(len(self._change(current, current, missing)), np.inf)
         for iteration in range(1, self.max_iter + 1):
             previous = current.copy()
@@ -210,11 +208,9 @@ class MissForestImputer:
                     forests[j] = forest
             change = self._change(current, previous, missing)
             if not (change < last_change).any():
-                self.forests_ = kept
-                return previous, iteration - 1
+                return previous, iteration - 1, kept
             last_change, kept, forests = change, forests, {}
-        self.forests_ = kept
-        return current, self.max_iter
+        return current, self.max_iter, kept
 
 
 class EncodedImputer:

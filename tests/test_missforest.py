@@ -117,3 +117,14 @@ def test_same_seed_same_imputation_and_a_fully_missing_column_keeps_its_start():
     again = MissForestImputer([False, False, True, False], n_estimators=5, random_state=7).fit_transform(Z)
     np.testing.assert_array_equal(first, again)
     assert not np.isnan(first).any()
+
+
+def test_a_fit_that_runs_every_pass_keeps_the_last_passs_forests():
+    Z = _table(n=120)
+    Z[::5, 0] = np.nan
+    imputer = MissForestImputer([False, False, True, False], n_estimators=5, max_iter=1, random_state=0).fit(Z)
+    assert imputer.n_iter_ == 1 and list(imputer.forests_) == [0]
+    new = Z[:10].copy()
+    new[:, 0] = np.nan
+    others = np.delete(new, 0, axis=1)
+    np.testing.assert_array_equal(imputer.transform(new)[:, 0], imputer.forests_[0].predict(others))
