@@ -22,7 +22,8 @@ object with ``fit(X)`` / ``transform(X)`` on DataFrames with the dtypes of
 baselines wrap scikit-learn imputers (see ``heterovae/baselines.py``);
 ``heterovae`` is the package's ``HeterogeneousVAEImputer``, imported lazily,
 with its defaults; the names of :data:`MODEL_VARIANTS` (``vae``, ``iwae``,
-``dreg``, ``hivae``, each also with ``-moo`` = ``moo=("imtlg", "pcgrad")``)
+``dreg``, ``hivae``, each also with ``-moo`` = ``moo=("imtlg", "pcgrad")``, and
+``vae-codes`` = ``value_codes=512``)
 pick a model variant (``--vae-params`` applies to every variant).
 
 Example::
@@ -63,6 +64,8 @@ MODEL_VARIANTS = {
     for model in ("vae", "iwae", "dreg", "hivae")
     for suffix, extra in (("", {}), ("-moo", {"moo": ("imtlg", "pcgrad")}))
 }
+#: the vae with exact-value codes of every numeric column of at most 512 values (docs/imputer.rst)
+MODEL_VARIANTS["vae-codes"] = {"model": "vae", "value_codes": 512}
 MISSING_FRACTION = 0.2
 TEST_FRACTION = 0.2
 

@@ -35,6 +35,16 @@ def _likelihoods(args, table: "_Table"):
     return _type_overrides(args.type, list(table.frame.columns)) or None
 
 
+def _value_codes(names: List[str], columns) -> Optional[list]:
+    """``--code`` names as the imputer's ``value_codes``: labels, or positions given as digits."""
+    out = []
+    for name in names:
+        if name not in columns and name.isdigit() and int(name) < len(columns):
+            name = columns[int(name)]
+        out.append(name)
+    return out or None
+
+
 def _epochs(text):
     return text if text == "auto" else int(text)
 
@@ -123,6 +133,7 @@ def _impute(args) -> int:
         model=args.model,
         moo=_parse_moo(args.moo),
         likelihoods=_likelihoods(args, table),
+        value_codes=_value_codes(args.code, list(table.frame.columns)),
         max_epochs=args.epochs,
         device=args.device,
         random_state=args.seed,
@@ -168,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("output", help="where to write the completed CSV")
     imp.add_argument("--model", default="vae", help="model variant (default: vae)")
     imp.add_argument("--moo", default=None, help="multi-objective method(s), e.g. 'imtlg,pcgrad' (default: none)")
+    imp.add_argument("--code", action="append", default=[], metavar="COLUMN",
+                     help="give each exact value of this numeric column a code of its own, for a number that "
+                          "names something (a date, an id) that other columns follow from; repeatable")
     imp.add_argument("--epochs", type=_epochs, default="auto",
                      help="training epochs, or 'auto': about 4,000 steps, 48 to 200 epochs, for the vae model (default: auto)")
     imp.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Optional, Tuple
+from numbers import Integral
+from typing import Hashable, Optional, Sequence, Tuple
 
 #: Likelihood kinds, in the vocabulary of the HI-VAE ``data_types.csv`` format
 #: plus ``"binary"`` (a two-class ``"cat"`` column, modelled by a Bernoulli).
@@ -56,3 +57,19 @@ class ColumnSpec:
     @property
     def n_classes(self) -> Optional[int]:
         return None if self.categories is None else len(self.categories)
+
+
+def column_position(key, columns: Sequence[Hashable], parameter: str) -> int:
+    """Position of the column that ``key`` names in ``columns``: a label, else a position.
+
+    Raises a ``ValueError`` that names ``parameter`` and the unknown key.
+    """
+    columns = list(columns)
+    if key in columns:
+        return columns.index(key)
+    if isinstance(key, Integral) and not isinstance(key, bool) and 0 <= key < len(columns):
+        return int(key)
+    raise ValueError(
+        f"{parameter} names the column {key!r}, which X does not have "
+        f"(columns: {columns[:10]}{' ...' if len(columns) > 10 else ''})"
+    )

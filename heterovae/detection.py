@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._table_estimator import MixedTableTransformerMixin
 from ._warnings import warn
-from .columns import DISCRETE_KINDS, KINDS, ColumnSpec
+from .columns import DISCRETE_KINDS, KINDS, ColumnSpec, column_position
 from .preprocessing import _as_array
 
 __all__ = ["ConstantColumnWarning", "LikelihoodDetector", "column_spec", "detect_column"]
@@ -550,15 +550,7 @@ class LikelihoodDetector(MixedTableTransformerMixin, TransformerMixin, BaseEstim
         columns = list(frame.columns)
         out = {}
         for key, kind in lik.items():
-            if key in columns:
-                j = columns.index(key)
-            elif isinstance(key, Integral) and not isinstance(key, bool) and 0 <= key < n:
-                j = int(key)
-            else:
-                raise ValueError(
-                    f"likelihoods names the column {key!r}, which X does not have "
-                    f"(columns: {columns[:10]}{' ...' if n > 10 else ''})"
-                )
+            j = column_position(key, columns, "likelihoods")
             if j in out:
                 raise ValueError(
                     f"likelihoods names column {columns[j]!r} twice (by label and "

@@ -23,10 +23,12 @@ from . import moo as moo_methods
 from ._device import resolve_device
 from ._table_estimator import MixedTableTransformerMixin
 from ._warnings import warn
+from .columns import DISCRETE_KINDS, column_position
 from .detection import LikelihoodDetector
 from .likelihoods import LIKELIHOODS
 from .metrics.imputation import ERROR_OF_KIND, error_rate, normalized_rmse
 from .preprocessing import TableCodec
+from .value_codes import distinct_values
 from .training import (ColumnLossHistory, EpochSchedule, TensorBatches, VAENet, WeightAverage, _TensorDataset,
                        epochs_for_steps)
 from .vae import MODELS, build_model
@@ -276,6 +278,21 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         ``None`` is the model's default, 16 for ``"vae"``. See
         docs/imputer.rst, "Rank encodings of numeric columns", for what it
         did on the benchmark.
+    value_codes : int >= 0, list of column labels or positions, or None, default=None
+        ``model="vae"`` with ``decoder_skip`` only. Exact-value codes
+        (:mod:`heterovae.value_codes`): each chosen numeric column's
+        distinct training values get a learned vector each, added to the
+        decoder's first layer where the cell is seen, so the decoder can
+        look other columns up from a value's identity, as a forest splits on
+        it (a rate that names the day, and with it the weekday). An int
+        ``K`` codes every real, positive and count column with at most ``K``
+        distinct training values that repeat at least
+        :data:`heterovae.value_codes.MIN_REPEATS` times on average; a list
+        codes the columns it names, whatever their number of values. A value
+        not seen at fit gets no code. ``None`` or 0: no codes. Off by
+        default: on the benchmark they lowered bank's error from 0.180 to
+        0.165 and raised it on the tables whose numbers are measurements
+        (docs/imputer.rst, "Exact-value codes").
     cell_dropout : float, default=0.3
         Probability of hiding an observed cell from the encoder (and, with
         ``decoder_skip``, from the decoder) during training while still
@@ -427,6 +444,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "decoder_skip": [None, "boolean"],
         "numeric_bins": [None, Interval(Integral, 0, None, closed="left")],
+        "value_codes": [None, Interval(Integral, 0, None, closed="left"), list, tuple],
         "cell_dropout": [Interval(Real, 0, 1, closed="left")],
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "visible_weight": [None, Interval(Real, 0, 1, closed="right")],
@@ -446,7 +464,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
 
     def __init__(self, *, model="vae", moo=None, moo_params=None, moo_rescale=True, likelihoods=None,
                  latent_dim=None, hidden_dim=None, n_layers=3, encoder_dim=None, encoder_layers=None,
-                 n_importance_samples=20, decoder_skip=None, numeric_bins=None,
+                 n_importance_samples=20, decoder_skip=None, numeric_bins=None, value_codes=None,
                  cell_dropout=0.3, kl_weight=0.05, nll_beta=0.5, visible_weight=None, max_epochs="auto", batch_size=None, lr=None,
                  ema_decay=0.995, impute_with="auto", validation_fraction=0.0, callbacks=None,
                  device="cpu", n_threads=1, random_state=None, verbose=0):
@@ -463,6 +481,7 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         self.n_importance_samples = n_importance_samples
         self.decoder_skip = decoder_skip
         self.numeric_bins = numeric_bins
+        self.value_codes = value_codes
         self.cell_dropout = cell_dropout
         self.kl_weight = kl_weight
         self.visible_weight = visible_weight
@@ -480,6 +499,33 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         self.verbose = verbose
 
     # ---------------------------------------------------------------- fitting
+    def _code_values(self, values: np.ndarray):
+        """``value_codes`` resolved on the training values (``values - offset``): the model's
+        ``code_values``, or ``None`` when no column gets codes."""
+        if not self.value_codes:  # None, 0 or an empty list: no codes
+            return None
+        if "code_values" not in inspect.signature(MODELS[self.model]).parameters:
+            raise ValueError(f"value_codes needs model='vae'; model={self.model!r} does not take it")
+        if not self._model_default("decoder_skip"):
+            raise ValueError("value_codes reach the decoder through its skip connection: they need decoder_skip=True")
+        numeric = [s.kind not in DISCRETE_KINDS for s in self.specs_]
+        if isinstance(self.value_codes, (list, tuple)):
+            names = [s.name for s in self.specs_]
+            chosen = set()
+            for key in self.value_codes:
+                j = column_position(key, names, "value_codes")
+                if not numeric[j]:
+                    raise ValueError(f"value_codes names column {names[j]!r}, a {self.specs_[j].kind!r} column: "
+                                     "codes are for numeric columns (real, pos, count); discrete ones are "
+                                     "already coded by category")
+                chosen.add(j)
+            codes = distinct_values(values, max_values=len(values), min_repeats=0)
+            codes = [v if j in chosen else None for j, v in enumerate(codes)]
+        else:
+            codes = distinct_values(values, max_values=self.value_codes)
+            codes = [v if numeric[j] else None for j, v in enumerate(codes)]
+        return None if all(v is None for v in codes) else codes
+
     def _module_kwargs(self):
         """Constructor arguments of the torch model: those its class accepts.
 
@@ -650,7 +696,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         devices = [torch.device(self._device).index] if self._device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(seed)
-            module = build_model(self.model, **self._module_kwargs()).fit_scaling(values - self._offset).to(self._device)
+            code_values = self._code_values(values - self._offset)
+            codes = {} if code_values is None else {"code_values": code_values}
+            module = build_model(self.model, **self._module_kwargs(), **codes).fit_scaling(values - self._offset)
+            module = module.to(self._device)
             self.n_epochs_ = self._n_epochs(len(values))
             x, observed = self._to_tensors(values)
             batches = torch.Generator().manual_seed(seed + 1)

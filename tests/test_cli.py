@@ -97,6 +97,8 @@ def test_an_index_column_is_copied_not_modelled_and_duplicate_headers_kept(tmp_p
     (["--device", "bogus"], "not a device torch knows"),
     (["--type", "a"], "--type expects COLUMN=KIND"),
     (["--type", "a=real", "--type", "0=pos"], "names column 'a' twice"),
+    (["--code", "c"], "value_codes names the column 'c'"),
+    (["--code", "b"], "value_codes names column 'b', a 'binary' column"),
 ])
 def test_bad_options_exit_2_with_a_one_line_error(tmp_path, capsys, options, message):
     code, _ = _run(tmp_path, "a,b\n1.5,x\n2.5,\n,y\n4.5,x\n5.5,y\n", *options)
@@ -111,3 +113,21 @@ def test_a_missing_output_folder_is_reported_before_training(csv, tmp_path, caps
     path, _ = csv
     assert main(["impute", str(path), str(tmp_path / "no" / "such" / "out.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_code_gives_the_named_columns_exact_value_codes(csv, tmp_path, monkeypatch):
+    from heterovae.imputer import HeterogeneousVAEImputer
+
+    seen = {}
+    original = HeterogeneousVAEImputer.fit_transform
+
+    def spy(self, X, y=None):
+        out = original(self, X)
+        seen["codes"] = self.net_.module_.value_codes.columns.tolist()
+        return out
+
+    monkeypatch.setattr(HeterogeneousVAEImputer, "fit_transform", spy)
+    path, _ = csv
+    # by label and by position (3 is kids)
+    assert main(["impute", str(path), str(tmp_path / "o.csv"), "--epochs", "1", "--code", "age", "--code", "3"]) == 0
+    assert seen["codes"] == [0, 3]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..likelihoods import LIKELIHOODS, make_likelihood
+from ..value_codes import ValueCodes
 from .heads import ColumnHeads
 from .networks import Decoder, GaussianEncoder
 
@@ -35,6 +37,15 @@ def gradnorm_losses(column_nll: torch.Tensor) -> torch.Tensor:
 def gaussian_kl(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """KL(N(loc, scale^2) || N(0, I)) summed over the last dimension."""
     return 0.5 * (loc**2 + scale**2 - 1.0 - 2.0 * torch.log(scale)).sum(-1)
+
+
+class SkipContext(NamedTuple):
+    """What a ``decoder_skip`` model's decoder reads besides ``z``."""
+
+    #: the normalised encoder input, ``[N, E]``
+    inputs: torch.Tensor
+    #: the summed code vectors of the seen cells, ``[N, hidden]``; ``None`` without value codes
+    shift: Optional[torch.Tensor]
 
 
 class MixedTableModel(nn.Module):
@@ -199,6 +210,14 @@ class HeterogeneousVAE(MixedTableModel):
     numeric_bins : int, default=0
         Steps of the piecewise-linear rank encoding that real and positive
         columns add to the encoder input (and so to the decoder skip's).
+    code_values : sequence of (array or None), optional
+        Exact-value codes (:mod:`heterovae.value_codes`): one entry per
+        column, the column's distinct training values in ascending order
+        (as the model sees them: the imputer's ``values - offset``) or
+        ``None`` for a column without codes. Each seen cell whose value is
+        among them adds a learned vector of its value to the decoder's first
+        layer, through the skip (``decoder_skip`` is required); the encoder
+        never sees the codes. Unseen values and hidden cells add nothing.
     """
 
     def __init__(self, kinds: Sequence[str], n_classes: Sequence[Optional[int]], latent_dim: int,
@@ -206,7 +225,8 @@ class HeterogeneousVAE(MixedTableModel):
                  aggregator: Optional[nn.Module] = None, aggregator_factory: Optional[Callable] = None,
                  kl_weight: float = 1.0, nll_beta: float = 0.0, visible_weight: float = 1.0,
                  decoder_skip: bool = False, encoder_dim: Optional[int] = None,
-                 encoder_layers: Optional[int] = None, numeric_bins: int = 0):
+                 encoder_layers: Optional[int] = None, numeric_bins: int = 0,
+                 code_values: Optional[Sequence[Optional[np.ndarray]]] = None):
         super().__init__(kinds, n_classes, numeric_bins)
         if aggregator is not None and aggregator_factory is not None:
             raise ValueError("pass either aggregator or aggregator_factory, not both")
@@ -233,6 +253,36 @@ class HeterogeneousVAE(MixedTableModel):
             aggregator,
         )
         self._splits = [lik.n_columns * lik.n_params for lik in groups]
+        self.value_codes, self.code_embedding = self._build_codes(code_values, latent_dim + enc_in, n_layers)
+
+    def _build_codes(self, code_values, decoder_in: int, n_layers: int):
+        """``(ValueCodes, embedding [n_codes, hidden])``, or ``(None, None)`` without coded columns.
+
+        Built last, so a model without codes draws the same initial weights
+        as before codes existed.
+        """
+        if code_values is None or all(v is None for v in code_values):
+            return None, None
+        if len(code_values) != self.n_columns:
+            raise ValueError(f"code_values has {len(code_values)} entries for {self.n_columns} columns")
+        if not self.decoder_skip:
+            raise ValueError("value codes reach the decoder through its skip connection: they need decoder_skip=True")
+        if n_layers < 1:
+            raise ValueError("value codes are added to the decoder's first layer: they need n_layers >= 1")
+        codes = ValueCodes(code_values)
+        # the bound of nn.Linear's default initialisation, as if the one-hot
+        # codes were among the first layer's inputs
+        bound = 1.0 / math.sqrt(decoder_in + codes.n_codes)
+        weight = torch.empty(codes.n_codes, self.decoder.out_features).uniform_(-bound, bound)
+        return codes, nn.Parameter(weight)
+
+    def _code_shift(self, x: torch.Tensor, seen: torch.Tensor) -> Optional[torch.Tensor]:
+        """Sum of the code vectors of the seen cells, ``[N, hidden]`` (``None`` without codes)."""
+        if self.value_codes is None:
+            return None
+        index, hit = self.value_codes(x, seen)
+        vectors = F.embedding(index, self.code_embedding)  # [N, C, hidden]
+        return (vectors * hit[..., None].to(vectors.dtype)).sum(-2)
 
     @staticmethod
     def default_sizes(n_columns: int) -> Dict[str, float]:
@@ -290,19 +340,25 @@ class HeterogeneousVAE(MixedTableModel):
         """``(loc, scale, context)``: the posterior and what the decoder conditions on (``None`` without skip)."""
         inputs = self.encoder_input(x, observed, encoded)
         loc, scale = self.encoder(inputs)
-        return loc, scale, (self.context_norm(inputs) if self.decoder_skip else None)
+        if not self.decoder_skip:
+            return loc, scale, None
+        return loc, scale, SkipContext(self.context_norm(inputs), self._code_shift(x, observed))
 
-    def decode(self, z: torch.Tensor, context: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, context: Optional[SkipContext] = None) -> torch.Tensor:
         """Raw head outputs ``[..., N, P]`` for latent codes ``z``.
 
-        With ``decoder_skip`` the normalised encoder input ``context``
-        ``[N, E]`` is appended to every draw of ``z``.
+        With ``decoder_skip``, ``context`` is the :class:`SkipContext` of the
+        same rows (from the encoding step): its normalised encoder input
+        ``[N, E]`` is appended to every draw of ``z``, and its code vectors
+        are added to the decoder's first layer.
         """
-        if self.decoder_skip:
-            if context is None:
-                raise ValueError("a decoder_skip model decodes z together with the encoder's input (context)")
-            z = torch.cat([z, context.expand(*z.shape[:-1], context.shape[-1])], dim=-1)
-        return self.heads(self.decoder(z))
+        if not self.decoder_skip:
+            return self.heads(self.decoder(z))
+        if context is None:
+            raise ValueError("a decoder_skip model decodes z together with the encoder's input (context)")
+        inputs, shift = context
+        z = torch.cat([z, inputs.expand(*z.shape[:-1], inputs.shape[-1])], dim=-1)
+        return self.heads(self.decoder(z, shift))
 
     def log_likelihood(self, raw: torch.Tensor, x: torch.Tensor, nll_beta: float = 0.0) -> torch.Tensor:
         """Per-cell log-likelihood ``[..., N, D]`` in original units (unmasked).

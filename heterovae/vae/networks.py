@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -43,5 +45,10 @@ class Decoder(nn.Module):
         self.body = mlp(latent_dim, hidden_dim, n_layers, nn.ReLU)
         self.out_features = hidden_dim if n_layers else latent_dim
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(z)
+    def forward(self, z: torch.Tensor, shift: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The last shared feature; ``shift`` (broadcast to the first layer's output) is added
+        to the first layer's pre-activation."""
+        if shift is None:
+            return self.body(z)
+        first, rest = self.body[0], self.body[1:]
+        return rest(first(z) + shift)
