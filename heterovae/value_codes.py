@@ -25,6 +25,17 @@ from torch import nn
 #: memorise them.
 MIN_REPEATS = 5
 
+#: ``value_codes="auto"``: the most distinct values a column may have.
+AUTO_MAX_VALUES = 512
+#: ``value_codes="auto"``: the gain, in nats per row, that a column's exact
+#: values must bring over its rank in :data:`AUTO_BINS` steps when predicting
+#: some discrete column. On the five benchmark tables the gains are 0.70
+#: (bank's euribor3m for day_of_week), 0.08-0.23 (bank's other economic
+#: indicators for month) and at most 0.031 elsewhere.
+AUTO_MIN_GAIN = 0.05
+#: steps of the rank that exact values are compared with, as ``numeric_bins``' default
+AUTO_BINS = 16
+
 
 def distinct_values(x: np.ndarray, max_values: int, min_repeats: float = MIN_REPEATS) -> List[Optional[np.ndarray]]:
     """Sorted distinct float32 values of each column of ``x`` that is worth coding.
@@ -107,3 +118,85 @@ class ValueCodes(nn.Module):
 
     def extra_repr(self) -> str:
         return f"columns={self.columns.tolist()}, n_codes={self.n_codes}"
+
+
+def _loo_log_loss(keys: np.ndarray, target: np.ndarray, n_classes: int) -> float:
+    """Leave-one-out log loss of ``target`` given ``keys`` (integer arrays), predicting with
+    each key's class counts plus one per class (Dirichlet-smoothed frequencies)."""
+    n_keys = int(keys.max()) + 1
+    joint = np.bincount(keys * n_classes + target, minlength=n_keys * n_classes)
+    per_key = np.bincount(keys, minlength=n_keys)
+    own = joint[keys * n_classes + target] - 1  # the row itself left out
+    rest = per_key[keys] - 1
+    return float(-np.mean(np.log((own + 1.0) / (rest + n_classes))))
+
+
+def lookup_gain(values: np.ndarray, target: np.ndarray, n_classes: int, bins: int = AUTO_BINS) -> float:
+    """How much better a column's exact values predict a discrete column than its rank does.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,)
+        The numeric column, NaN where missing.
+    target : ndarray of shape (n_samples,)
+        The discrete column's codes ``0 .. n_classes - 1``, NaN where missing.
+    n_classes : int
+        Number of categories of ``target``.
+    bins : int, default=AUTO_BINS
+        Steps of the rank (equal-frequency bins) to compare with.
+
+    Returns
+    -------
+    float
+        Leave-one-out log loss of ``target`` given the rank bin minus that
+        given the exact value, in nats per row, over the rows where both are
+        observed (0 with fewer than two such rows). Positive: the exact
+        value tells more than its neighbourhood.
+    """
+    both = ~np.isnan(values) & ~np.isnan(target)
+    if both.sum() < 2:
+        return 0.0
+    v, y = values[both], target[both].astype(np.int64)
+    distinct, exact = np.unique(v, return_inverse=True)
+    # the bin of each value's mid-rank, so that tied values share a bin
+    below = np.searchsorted(np.sort(v), distinct, side="left")
+    above = np.searchsorted(np.sort(v), distinct, side="right")
+    rank = (below + above) / (2.0 * len(v))
+    coarse = np.minimum((rank * bins).astype(np.int64), bins - 1)[exact]
+    return _loo_log_loss(coarse, y, n_classes) - _loo_log_loss(exact.astype(np.int64), y, n_classes)
+
+
+def auto_values(x: np.ndarray, numeric: Sequence[bool], n_classes: Sequence[Optional[int]],
+                max_values: int = AUTO_MAX_VALUES, min_gain: float = AUTO_MIN_GAIN) -> List[Optional[np.ndarray]]:
+    """The codes of ``value_codes="auto"``: numeric columns whose exact values name something.
+
+    A numeric column gets codes when it qualifies for :func:`distinct_values`
+    (at most ``max_values`` values, repeated) and its exact values predict
+    some discrete column at least ``min_gain`` nats per row better than its
+    rank does (:func:`lookup_gain`), as a day's interest rate names the
+    weekday. A table without discrete columns gets none.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_columns)
+        Training values, NaN where missing; discrete columns as codes.
+    numeric : sequence of bool
+        Whether each column is numeric (real, positive or count).
+    n_classes : sequence of int or None
+        Number of categories of each discrete column.
+    max_values, min_gain : int, float
+        See :data:`AUTO_MAX_VALUES` and :data:`AUTO_MIN_GAIN`.
+
+    Returns
+    -------
+    list of ndarray or None
+        As :func:`distinct_values`.
+    """
+    candidates = distinct_values(x, max_values)
+    targets = [j for j, is_numeric in enumerate(numeric) if not is_numeric]
+    out: List[Optional[np.ndarray]] = []
+    for j, values in enumerate(candidates):
+        named = values is not None and numeric[j] and any(
+            lookup_gain(x[:, j], x[:, t], n_classes[t]) >= min_gain for t in targets)
+        out.append(values if named else None)
+    return out

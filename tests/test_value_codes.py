@@ -10,7 +10,7 @@ import torch
 
 from heterovae import HeterogeneousVAEImputer
 from heterovae.vae.model import HeterogeneousVAE
-from heterovae.value_codes import MIN_REPEATS, ValueCodes, distinct_values
+from heterovae.value_codes import MIN_REPEATS, ValueCodes, auto_values, distinct_values, lookup_gain
 
 
 # ------------------------------------------------------------ distinct_values
@@ -40,7 +40,43 @@ def test_distinct_values_refuses_a_bad_cap(bad):
         distinct_values(np.zeros((3, 1)), bad)
 
 
-# ------------------------------------------------------------------ ValueCodes
+# ------------------------------------------------------------- the auto rule
+def _loo_brute_force(keys, target, n_classes):
+    """Leave-one-out log loss by refitting the smoothed frequencies without each row."""
+    total = 0.0
+    for i in range(len(keys)):
+        others = [t for k, (key, t) in enumerate(zip(keys, target)) if k != i and key == keys[i]]
+        total -= np.log((others.count(target[i]) + 1.0) / (len(others) + n_classes))
+    return total / len(keys)
+
+
+def test_lookup_gain_is_the_leave_one_out_loss_of_rank_bins_minus_that_of_exact_values():
+    rng = np.random.default_rng(1)
+    values = rng.choice(np.arange(12.0), 90)
+    target = (values % 3 + (rng.random(90) < 0.2)) % 3  # mostly a function of the exact value
+    values[[3, 40]] = np.nan
+    target[[7]] = np.nan
+    both = ~np.isnan(values) & ~np.isnan(target)
+    v, y = values[both], target[both].astype(int)
+    # 4 equal-frequency bins of the mid-rank, computed the slow way
+    order = np.sort(v)
+    mid = np.array([(np.sum(order < a) + np.sum(order <= a)) / (2 * len(v)) for a in v])
+    bins = np.minimum((mid * 4).astype(int), 3)
+    want = _loo_brute_force(list(bins), list(y), 3) - _loo_brute_force(list(v), list(y), 3)
+    assert lookup_gain(values, target, 3, bins=4) == pytest.approx(want, rel=1e-12)
+    assert want > 0.3  # the exact value does tell the class here
+
+
+def test_auto_codes_a_column_whose_exact_values_name_a_category_and_no_other():
+    full, _, _ = _lookup_table()
+    x = np.column_stack([full["rate"], full["dow"].cat.codes, full["noise"].round(1)])
+    out = auto_values(x, numeric=[True, False, True], n_classes=[None, 5, None])
+    assert out[0] is not None and out[1] is None and out[2] is None
+    # no discrete column: nothing to look up
+    assert all(v is None for v in auto_values(x[:, [0, 2]], [True, True], [None, None]))
+
+
+
 def _brute_force(values, x, seen):
     """Global index and hit of every (row, coded column) by dictionary lookup."""
     coded = [d for d, v in enumerate(values) if v is not None]
@@ -218,6 +254,15 @@ def test_codes_are_reproducible_survive_pickling_and_take_unseen_values():
     new = X.copy()
     new.loc[new.index[:10], "rate"] = 123.456  # never seen at fit: no code, still imputed
     assert imp.transform(new).notna().all().all()
+
+
+def test_auto_codes_the_lookup_column_and_only_where_the_model_can_use_codes():
+    _, X, _ = _lookup_table()
+    imp = HeterogeneousVAEImputer(value_codes="auto", max_epochs=1, random_state=0).fit(X)
+    assert imp.net_.module_.value_codes.columns.tolist() == [0]
+    for params in ({"model": "iwae"}, {"decoder_skip": False}):
+        imp = HeterogeneousVAEImputer(value_codes="auto", max_epochs=1, random_state=0, **params).fit(X)
+        assert getattr(imp.net_.module_, "value_codes", None) is None
 
 
 @pytest.mark.parametrize("params, match", [
