@@ -13,14 +13,20 @@ import pandas as pd
 from .columns import KINDS
 
 
+def _column_name(name: str, columns) -> str:
+    """A column named on the command line: its label, or its position given as digits."""
+    if name not in columns and name.isdigit() and int(name) < len(columns):
+        return columns[int(name)]
+    return name
+
+
 def _type_overrides(pairs: List[str], columns) -> dict:
     overrides = {}
     for pair in pairs:
         name, sep, kind = pair.rpartition("=")
         if not sep or not name:
             raise ValueError(f"--type expects COLUMN=KIND, got {pair!r}")
-        if name not in columns and name.isdigit() and int(name) < len(columns):
-            name = columns[int(name)]
+        name = _column_name(name, columns)
         if name in overrides:
             raise ValueError(f"--type names column {name!r} twice")
         overrides[name] = kind
@@ -37,12 +43,7 @@ def _likelihoods(args, table: "_Table"):
 
 def _value_codes(names: List[str], columns) -> Optional[list]:
     """``--code`` names as the imputer's ``value_codes``: labels, or positions given as digits."""
-    out = []
-    for name in names:
-        if name not in columns and name.isdigit() and int(name) < len(columns):
-            name = columns[int(name)]
-        out.append(name)
-    return out or None
+    return [_column_name(name, columns) for name in names] or None
 
 
 def _epochs(text):

@@ -159,8 +159,9 @@ def lookup_gain(values: np.ndarray, target: np.ndarray, n_classes: int, bins: in
     v, y = values[both], target[both].astype(np.int64)
     distinct, exact = np.unique(v, return_inverse=True)
     # the bin of each value's mid-rank, so that tied values share a bin
-    below = np.searchsorted(np.sort(v), distinct, side="left")
-    above = np.searchsorted(np.sort(v), distinct, side="right")
+    ordered = np.sort(v)
+    below = np.searchsorted(ordered, distinct, side="left")
+    above = np.searchsorted(ordered, distinct, side="right")
     rank = (below + above) / (2.0 * len(v))
     coarse = np.minimum((rank * bins).astype(np.int64), bins - 1)[exact]
     return _loo_log_loss(coarse, y, n_classes) - _loo_log_loss(exact.astype(np.int64), y, n_classes)
