@@ -23,7 +23,8 @@ baselines wrap scikit-learn imputers (see ``heterovae/baselines.py``);
 ``heterovae`` is the package's ``HeterogeneousVAEImputer``, imported lazily,
 with its defaults; the names of :data:`MODEL_VARIANTS` (``vae``, ``iwae``,
 ``dreg``, ``hivae``, each also with ``-moo`` = ``moo=("imtlg", "pcgrad")``, and
-``vae-codes`` = ``value_codes=512``, ``vae-codes-auto`` = ``value_codes="auto"``)
+``vae-codes`` = ``value_codes=512``, ``vae-no-codes`` = ``value_codes=None``;
+the default is ``"auto"``)
 pick a model variant (``--vae-params`` applies to every variant).
 
 Example::
@@ -66,7 +67,7 @@ MODEL_VARIANTS = {
 }
 #: the vae with exact-value codes of every numeric column of at most 512 values (docs/imputer.rst)
 MODEL_VARIANTS["vae-codes"] = {"model": "vae", "value_codes": 512}
-MODEL_VARIANTS["vae-codes-auto"] = {"model": "vae", "value_codes": "auto"}
+MODEL_VARIANTS["vae-no-codes"] = {"model": "vae", "value_codes": None}
 MISSING_FRACTION = 0.2
 TEST_FRACTION = 0.2
 

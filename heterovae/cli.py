@@ -41,9 +41,14 @@ def _likelihoods(args, table: "_Table"):
     return _type_overrides(args.type, list(table.frame.columns)) or None
 
 
-def _value_codes(names: List[str], columns) -> Optional[list]:
-    """``--code`` names as the imputer's ``value_codes``: labels, or positions given as digits."""
-    return [_column_name(name, columns) for name in names] or None
+def _value_codes(args, columns):
+    """The imputer's ``value_codes``: ``--code`` names (labels, or positions given as digits),
+    ``None`` for ``--no-codes``, else the estimator's own choice, ``"auto"``."""
+    if args.no_codes:
+        if args.code:
+            raise ValueError("--code and --no-codes contradict each other")
+        return None
+    return [_column_name(name, columns) for name in args.code] or "auto"
 
 
 def _epochs(text):
@@ -134,7 +139,7 @@ def _impute(args) -> int:
         model=args.model,
         moo=_parse_moo(args.moo),
         likelihoods=_likelihoods(args, table),
-        value_codes=_value_codes(args.code, list(table.frame.columns)),
+        value_codes=_value_codes(args, list(table.frame.columns)),
         max_epochs=args.epochs,
         device=args.device,
         random_state=args.seed,
@@ -182,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--moo", default=None, help="multi-objective method(s), e.g. 'imtlg,pcgrad' (default: none)")
     imp.add_argument("--code", action="append", default=[], metavar="COLUMN",
                      help="give each exact value of this numeric column a code of its own, for a number that "
-                          "names something (a date, an id) that other columns follow from; repeatable")
+                          "names something (a date, an id) that other columns follow from; repeatable "
+                          "(default: the columns whose exact values predict a discrete column better than "
+                          "their rank, usually none)")
+    imp.add_argument("--no-codes", action="store_true", help="give no column exact-value codes")
     imp.add_argument("--epochs", type=_epochs, default="auto",
                      help="training epochs, or 'auto': about 4,000 steps, 48 to 200 epochs, for the vae model (default: auto)")
     imp.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
