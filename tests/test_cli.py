@@ -99,6 +99,7 @@ def test_an_index_column_is_copied_not_modelled_and_duplicate_headers_kept(tmp_p
     (["--type", "a=real", "--type", "0=pos"], "names column 'a' twice"),
     (["--code", "c"], "value_codes names the column 'c'"),
     (["--code", "b"], "value_codes names column 'b', a 'binary' column"),
+    (["--code", "a", "--no-codes"], "--code and --no-codes contradict each other"),
 ])
 def test_bad_options_exit_2_with_a_one_line_error(tmp_path, capsys, options, message):
     code, _ = _run(tmp_path, "a,b\n1.5,x\n2.5,\n,y\n4.5,x\n5.5,y\n", *options)
@@ -115,6 +116,27 @@ def test_a_missing_output_folder_is_reported_before_training(csv, tmp_path, caps
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("options, expected", [
+    (["--code", "age", "--code", "3"], ["age", "kids"]),  # by label and by position (3 is kids)
+    ([], "auto"),
+    (["--no-codes"], None),
+])
+def test_code_options_reach_the_imputer(csv, tmp_path, monkeypatch, options, expected):
+    from heterovae.imputer import HeterogeneousVAEImputer
+
+    seen = {}
+    original = HeterogeneousVAEImputer.fit_transform
+
+    def record(self, X, y=None):
+        seen["codes"] = self.value_codes
+        return original(self, X)
+
+    monkeypatch.setattr(HeterogeneousVAEImputer, "fit_transform", record)
+    path, _ = csv
+    assert main(["impute", str(path), str(tmp_path / "o.csv"), "--epochs", "1", *options]) == 0
+    assert seen["codes"] == expected
+
+
 def test_code_gives_the_named_columns_exact_value_codes(csv, tmp_path, monkeypatch):
     from heterovae.imputer import HeterogeneousVAEImputer
 
@@ -128,6 +150,5 @@ def test_code_gives_the_named_columns_exact_value_codes(csv, tmp_path, monkeypat
 
     monkeypatch.setattr(HeterogeneousVAEImputer, "fit_transform", spy)
     path, _ = csv
-    # by label and by position (3 is kids)
     assert main(["impute", str(path), str(tmp_path / "o.csv"), "--epochs", "1", "--code", "age", "--code", "3"]) == 0
     assert seen["codes"] == [0, 3]

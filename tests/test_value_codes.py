@@ -258,8 +258,14 @@ def test_codes_are_reproducible_survive_pickling_and_take_unseen_values():
 
 def test_auto_codes_the_lookup_column_and_only_where_the_model_can_use_codes():
     _, X, _ = _lookup_table()
-    imp = HeterogeneousVAEImputer(value_codes="auto", max_epochs=1, random_state=0).fit(X)
+    assert HeterogeneousVAEImputer().value_codes == "auto"
+    imp = HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(X)  # the default
     assert imp.net_.module_.value_codes.columns.tolist() == [0]
+    # a table whose numbers name nothing: "auto" codes nothing, the model is the one without codes
+    rng = np.random.default_rng(1)
+    plain = X.assign(rate=rng.normal(size=len(X)).round(3))
+    imp = HeterogeneousVAEImputer(max_epochs=1, random_state=0).fit(plain)
+    assert imp.net_.module_.value_codes is None
     for params in ({"model": "iwae"}, {"decoder_skip": False}):
         imp = HeterogeneousVAEImputer(value_codes="auto", max_epochs=1, random_state=0, **params).fit(X)
         assert getattr(imp.net_.module_, "value_codes", None) is None
