@@ -337,7 +337,10 @@ class HeterogeneousVAEImputer(MixedTableTransformerMixin, TransformerMixin, Base
         tables overfit with many epochs and tables of tens of thousands of
         rows want more than 24 passes (docs/imputer.rst); 100 epochs for the
         other models. The number
-        used is ``n_epochs_``.
+        used is ``n_epochs_``. Some tables want another length (diamonds
+        twice as many steps); a ``GridSearchCV`` over ``max_epochs`` on
+        :meth:`score` finds it (docs/imputer.rst, "Against MissForest as
+        published").
     batch_size : int or None, default=None
         Rows per training step; ``None`` is the model's default: 256 for
         vae, 128 for iwae, dreg and hivae (whose paper used 1000, which
